@@ -1,0 +1,1 @@
+"""Bundled corpora, shipped as the package data of ``rnnplay.corpora`` (see README.md here)."""

@@ -1,0 +1,3 @@
+from rnnplay.cli import entry
+
+entry()

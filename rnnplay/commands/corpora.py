@@ -1,0 +1,15 @@
+"""`rnnplay corpora` (being built; see the open issues)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rnnplay.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UserError("'rnnplay corpora' is not built yet")

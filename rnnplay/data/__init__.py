@@ -1,0 +1,1 @@
+"""Corpora, vocabularies, batches and synthetic data sets."""

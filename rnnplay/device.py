@@ -1,0 +1,30 @@
+"""Picking the torch device from ``--device auto|cpu|cuda|mps``."""
+
+from __future__ import annotations
+
+import torch
+
+from rnnplay.errors import UserError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto -> cuda if available, else mps if available, else cpu. An unavailable choice is a UserError."""
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps is not None and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: no CUDA GPU is visible to torch here; use --device cpu or auto")
+        return torch.device(name)
+    if name == "mps":
+        if not mps_ok:
+            raise UserError("--device mps: Apple's MPS backend is not available here; use --device cpu or auto")
+        return torch.device("mps")
+    raise UserError(f"--device {name!r}: choose one of {', '.join(DEVICE_CHOICES)}")

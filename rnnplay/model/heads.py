@@ -1,0 +1,132 @@
+"""The seed's architecture variants: classifier (many-to-one), tagger (many-to-many), CharRNN."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnplay.model._checks import check_shape
+from rnnplay.model.rnn import RNN, BidirectionalRNN, Impl
+
+
+class SequenceClassifier(nn.Module):
+    """RNN -> last layer's final state -> dropout -> Linear: (B, T, I) -> (B, C).
+
+    The default size (10, 64, 2) has exactly 13,314 parameters, as in the seed.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_classes: int,
+        num_layers: int = 2,
+        dropout: float = 0.2,
+        impl: Impl = "fast",
+    ) -> None:
+        super().__init__()
+        self.rnn = RNN(input_size, hidden_size, num_layers, dropout=dropout, impl=impl)
+        self.fc = nn.Linear(hidden_size, num_classes)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, I) -> logits (B, C)."""
+        _, h_final = self.rnn(x)  # (L, B, H)
+        h_last = self.dropout(h_final[-1])  # (B, H): last layer
+        return self.fc(h_last)  # (B, C)
+
+
+class SequenceTagger(nn.Module):
+    """RNN (or BidirectionalRNN) -> Linear at every step: (B, T, I) -> (B, T, num_tags)."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_tags: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        impl: Impl = "fast",
+    ) -> None:
+        super().__init__()
+        self.bidirectional = bidirectional
+        rnn_cls = BidirectionalRNN if bidirectional else RNN
+        self.rnn = rnn_cls(input_size, hidden_size, num_layers, dropout=dropout, impl=impl)
+        self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, I) -> per-step logits (B, T, num_tags)."""
+        outputs, _ = self.rnn(x)  # (B, T, H) or (B, T, 2H)
+        return self.fc(outputs)  # (B, T, num_tags)
+
+
+class CharRNN(nn.Module):
+    """Character-level language model: Embedding -> multi-layer RNN -> Linear to vocabulary logits.
+
+    ``forward(idx, h0=None)`` maps indices (B, T) to ``(logits (B, T, V), h_n (L, B, H))``.
+    ``generate`` samples autoregressively, carrying the hidden state so that each new character
+    costs one step (the prefix is read once, never re-run).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int = 256,
+        num_layers: int = 3,
+        embed_size: int | None = None,
+        dropout: float = 0.0,
+        impl: Impl = "fast",
+    ) -> None:
+        super().__init__()
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+        embed_size = hidden_size if embed_size is None else embed_size
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.embed_size = embed_size
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = RNN(embed_size, hidden_size, num_layers, dropout=dropout, impl=impl)
+        self.fc = nn.Linear(hidden_size, vocab_size)
+
+    def forward(
+        self, idx: torch.Tensor, h0: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """idx (B, T) long -> (logits (B, T, V), h_n (L, B, H))."""
+        check_shape("idx", idx, (None, None), "(B, T) of character indices")
+        if h0 is not None:
+            check_shape("h0", h0, (self.num_layers, idx.shape[0], self.hidden_size), "(num_layers, B, hidden_size)")
+        if self.rnn.impl == "reference":
+            emb = self.embedding(idx)  # (B, T, E)
+            out, h_n = self.rnn(emb, h0)  # (B, T, H)
+            return self.fc(out), h_n  # (B, T, V)
+        emb = self.embedding(idx.t())  # (T, B, E): time-major skips two transposes of (B, T, H)
+        out, h_n = self.rnn.forward_time_major(emb, h0)  # (T, B, H), (L, B, H)
+        logits = self.fc(out)  # (T, B, V)
+        return logits.transpose(0, 1), h_n  # (B, T, V)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prime: torch.Tensor,
+        length: int,
+        temperature: float | torch.Tensor = 1.0,
+        top_k: int | None = None,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+        h0: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Sample ``length`` new indices after ``prime``.
+
+        prime: (T,) or (B, T) long, T >= 1. temperature: > 0, a float or a (B,) tensor (one per
+        row, so several temperatures sample in one batch). top_k keeps the k most likely
+        characters; greedy takes the most likely one. Returns (length,) or (B, length).
+        """
+        from rnnplay.model.sampler import Sampler
+
+        squeeze = prime.dim() == 1
+        sampler = Sampler(self)
+        out = sampler.generate(prime.unsqueeze(0) if squeeze else prime, length, temperature,
+                               top_k=top_k, greedy=greedy, generator=generator, h0=h0)
+        return out.squeeze(0) if squeeze else out
