@@ -1,0 +1,1 @@
+"""The seed's synthetic classifier experiment, tagging tasks and hidden-state inspection."""
