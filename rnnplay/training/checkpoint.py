@@ -1,0 +1,235 @@
+"""Checkpoint files: one ``.pt`` file, written atomically, loaded without running code.
+
+Layout (format ``rnnplay-checkpoint``, version :data:`FORMAT_VERSION`), plain types only
+(tensors, dicts, lists, tuples, str, int, float, bool, None), so it loads with
+``torch.load(..., weights_only=True)``::
+
+    format, version, rnnplay_version, kind="charrnn", reason, saved_at
+    config      the TrainConfig as a dict            model   CharRNN constructor arguments
+    vocab       the characters as one str            corpus  name, kind, location, fingerprint, chars
+    weights     model state_dict                     optimizer  Adam state_dict
+    scheduler   the LR schedule's state              step    optimizer steps done
+    rng         {"torch": CPU RNG state, "cuda": [per-device states]}
+    data        {"batches": the batch stream's position and generator state, "hidden": carried state}
+    history     {"train_loss": (step,) float32, "val_step": long, "val_loss": float32}
+    best_val_loss, references
+
+Writing: a temporary file in the same folder, flushed and fsync'ed, then ``os.replace`` (atomic on
+POSIX and Windows) and an fsync of the folder: a crash or kill during a save leaves the previous
+file intact. Loading maps every tensor to the CPU (``map_location="cpu"``), so a checkpoint saved on
+a GPU opens on any machine; the caller moves what it needs to its device. A truncated, foreign,
+unsafe or newer-format file is refused with a one-line :class:`~rnnplay.errors.UserError`.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from rnnplay.errors import UserError
+
+FORMAT = "rnnplay-checkpoint"
+FORMAT_VERSION = 1
+
+
+def best_path(out: str | os.PathLike) -> str:
+    """Where the best-so-far checkpoint of ``out`` lives: ``run.pt`` -> ``run.best.pt``."""
+    p = Path(out)
+    return str(p.with_suffix(".best.pt") if p.suffix == ".pt" else p.with_name(p.name + ".best.pt"))
+
+
+def save_checkpoint(payload: dict, path: str | os.PathLike) -> str:
+    """Write ``payload`` to ``path`` atomically; returns the path. Folders are created as needed."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create checkpoint folder {str(path.parent)!r}: {exc.strerror}") from None
+    payload = {"format": FORMAT, "version": FORMAT_VERSION, **payload}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write checkpoint {str(path)!r}: {exc.strerror or exc}; "
+                            "check the disk space and the folder's permissions") from None
+        raise
+    _fsync_dir(path.parent)
+    return str(path)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # e.g. Windows: folders cannot be opened; os.replace is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Read and validate a checkpoint; every tensor lands on the CPU. One-line UserError if unusable."""
+    name = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"checkpoint {name!r} does not exist; give the path of a .pt file written by rnnplay train")
+    if p.is_dir():
+        raise UserError(f"checkpoint {name!r} is a folder; give the path of a .pt file inside it")
+    if p.stat().st_size == 0:
+        raise UserError(f"checkpoint {name!r} is empty (an interrupted copy?); use another checkpoint")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise UserError(f"checkpoint {name!r} holds Python objects that could run code, so it was not "
+                            "loaded; only rnnplay's own checkpoints can be opened") from None
+        raise UserError(f"checkpoint {name!r} is corrupt or not an rnnplay checkpoint; use another one") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, IndexError, KeyError) as exc:
+        hint = "truncated" if "central directory" in str(exc) or isinstance(exc, EOFError) else "corrupt or not a checkpoint"
+        raise UserError(f"checkpoint {name!r} is unreadable ({hint}); use another checkpoint or train again") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"{name!r} is not an rnnplay checkpoint (a foreign .pt file); give one written by rnnplay train")
+    version = payload.get("version")
+    if not isinstance(version, int):
+        raise UserError(f"checkpoint {name!r} has no format version; it is damaged")
+    if version > FORMAT_VERSION:
+        raise UserError(f"checkpoint {name!r} uses format {version}, newer than this rnnplay reads "
+                        f"({FORMAT_VERSION}); upgrade rnnplay (pip install -U rnnplay)")
+    missing = [k for k in ("config", "model", "vocab", "weights", "step") if k not in payload]
+    if missing:
+        raise UserError(f"checkpoint {name!r} lacks {', '.join(missing)}; it is damaged or from another tool")
+    return payload
+
+
+def model_from_checkpoint(payload: dict):
+    """(CharRNN with the checkpoint's weights on the CPU, in eval mode, Vocab)."""
+    from rnnplay.data.vocab import Vocab
+    from rnnplay.model import CharRNN
+
+    try:
+        vocab = Vocab.from_string(payload["vocab"])
+        m = payload["model"]
+        model = CharRNN(int(m["vocab_size"]), int(m["hidden_size"]), int(m["num_layers"]),
+                        embed_size=int(m["embed_size"]), dropout=float(m.get("dropout", 0.0)))
+        model.load_state_dict(payload["weights"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise UserError(f"checkpoint's model does not fit its own description ({type(exc).__name__}); "
+                        "it is damaged") from None
+    if len(vocab) != model.vocab_size:
+        raise UserError("checkpoint's vocabulary and model disagree; it is damaged")
+    return model.eval(), vocab
+
+
+# ---- a run's state <-> a payload (used for files and for the in-memory divergence snapshot) -------
+
+
+def payload(run, reason: str) -> dict:
+    """The checkpoint payload of a :class:`rnnplay.pipeline.Run` (tensors moved to the CPU)."""
+    import time
+
+    from rnnplay import __version__
+
+    cpu = _to_cpu
+    state, model = run.state, run.model
+    return {
+        "rnnplay_version": __version__,
+        "kind": "charrnn",
+        "reason": reason,
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": run.config.to_dict(),
+        "model": {"vocab_size": model.vocab_size, "hidden_size": model.hidden_size,
+                  "num_layers": model.num_layers, "embed_size": model.embed_size,
+                  "dropout": float(run.config.dropout)},
+        "vocab": run.vocab.to_string(),
+        "corpus": {k: run.corpus_info.get(k) for k in ("corpus", "corpus_kind", "corpus_location", "fingerprint", "chars")},
+        "weights": cpu(model.state_dict()),
+        "optimizer": cpu(run.optimizer.state_dict()),
+        "scheduler": run.schedule.state_dict(),
+        "step": int(state.step),
+        "rng": {"torch": state.rng_cpu, "cuda": state.rng_cuda},
+        "data": {"batches": run.batches.state_dict(),
+                 "hidden": None if state.hidden is None else state.hidden.detach().cpu()},
+        "history": {"train_loss": torch.tensor(state.train_loss, dtype=torch.float32),
+                    "val_step": torch.tensor(state.val_step, dtype=torch.long),
+                    "val_loss": torch.tensor(state.val_loss, dtype=torch.float32)},
+        "best_val_loss": state.best_val_loss,
+        "references": dict(run.references),
+    }
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def restore_state(payload: dict, model, optimizer, batches, state, device) -> None:
+    """Load weights, optimizer, batch position, carried state, history and RNG into a built run."""
+    try:
+        model.load_state_dict(payload["weights"])
+        optimizer.load_state_dict(payload["optimizer"])
+        batches.load_state_dict(payload["data"]["batches"])
+        hidden = payload["data"].get("hidden")
+        state.hidden = hidden.to(device) if hidden is not None else None
+        state.step = int(payload["step"])
+        hist = payload.get("history", {})
+        state.train_loss = [float(x) for x in hist.get("train_loss", torch.empty(0)).tolist()]
+        state.val_step = [int(x) for x in hist.get("val_step", torch.empty(0)).tolist()]
+        state.val_loss = [float(x) for x in hist.get("val_loss", torch.empty(0)).tolist()]
+        best = payload.get("best_val_loss")
+        state.best_val_loss = None if best is None else float(best)
+        rng = payload.get("rng", {})
+        if rng.get("torch") is not None:
+            state.rng_cpu = rng["torch"].clone()
+        state.rng_cuda = [t.clone() for t in rng["cuda"]] if rng.get("cuda") else None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise UserError(f"checkpoint does not match the model it describes ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:120] if str(exc) else ''}); it is damaged") from None
+
+
+def snapshot(run) -> dict:
+    """An in-memory copy of the run's state (what divergence falls back to)."""
+    capture_rng(run.state)
+    return payload(run, "snapshot")
+
+
+def load_snapshot(run, snap: dict) -> None:
+    restore_state(snap, run.model, run.optimizer, run.batches, run.state, run.device)
+
+
+def capture_rng(state) -> None:
+    """Record torch's CPU (and CUDA) RNG state in the run state (dropout draws from them)."""
+    state.rng_cpu = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state.rng_cuda = torch.cuda.get_rng_state_all()
+
+
+def restore_rng(state) -> None:
+    if state.rng_cpu is not None:
+        torch.set_rng_state(state.rng_cpu)
+    if state.rng_cuda and torch.cuda.is_available():
+        try:
+            torch.cuda.set_rng_state_all(state.rng_cuda)
+        except (RuntimeError, IndexError):
+            pass  # fewer GPUs than when saved: dropout noise differs, nothing else

@@ -1,0 +1,337 @@
+"""The char-RNN training loop: a plain loop that reports events and stops on a threading.Event.
+
+    trainer = Trainer(build_run(config))
+    trainer.fit(emit, stop)     # until config.steps, or until stop is set; call again to continue
+
+API used by the CLI and the TUI:
+
+* ``fit(emit, stop)`` emits ``Started``; ``StepDone`` every step (cheap: consumers buffer);
+  ``HiddenStats`` at most ``hidden_stats_hz`` times a second (8 units' activations over the first
+  sequence of the batch, per layer, and each layer's tanh saturation, from an extra no-grad pass);
+  ``EvalDone`` every ``eval_every`` steps; ``SampleReady`` every ``sample_every`` steps;
+  ``CheckpointSaved``; then ``Finished("completed" | "stopped")`` or ``Failed(message)``.
+  It is re-entrant: after a stop, ``fit`` again continues from the current step (pause/resume).
+  On stop it saves a checkpoint (reason "stopped"), at the end one (reason "finished").
+* ``lock`` (a ``threading.Lock``) is held during every step, evaluation and save: another thread
+  takes it to read the weights between steps. ``sampler()`` does that and returns a
+  :class:`rnnplay.model.Sampler` snapshot; ``vocab`` decodes its output. ``step`` is the step count.
+* ``save(path=None, reason="manual")`` writes an atomic checkpoint (default ``config.out``).
+* ``train_step()`` runs one step with no events (benchmarks use it); ``evaluate()`` the validation loss.
+
+Checkpoints: ``config.out`` every ``checkpoint_every`` steps, on stop and at the end, and the best
+validation loss so far in ``best_path(out)`` (``run.pt`` -> ``run.best.pt``). With ``out=None``
+nothing is written unless ``save(path)`` is called.
+
+Divergence guard: a non-finite loss or gradient norm, or a loss above ``2 ln V + 1`` (twice the
+uniform guess) for 3 steps running, stops the run. The trainer then restores the last good state
+(it keeps an in-memory copy every 50 steps), saves it with reason "diverged", and emits ``Failed``
+saying what to change (lower --lr or --clip). The trainer never prints and never sets the thread
+count: its callers decide.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from rnnplay.pipeline import Run
+from rnnplay.training.checkpoint import best_path
+from rnnplay.training.events import (
+    CheckpointSaved,
+    EvalDone,
+    Event,
+    Failed,
+    Finished,
+    HiddenStats,
+    SampleReady,
+    Started,
+    StepDone,
+)
+from rnnplay.training import checkpoint as run_state
+
+GOOD_EVERY = 50
+EXPLODE_STEPS = 3
+
+
+class Diverged(Exception):
+    """Raised inside the loop; fit() turns it into a Failed event."""
+
+
+class Trainer:
+    """Trains a :class:`~rnnplay.pipeline.Run` (see the module docstring)."""
+
+    def __init__(self, run: Run, hidden_stats_hz: float = 4.0, hidden_units: int = 8) -> None:
+        self.run = run
+        self.lock = threading.Lock()
+        self.hidden_stats_hz = hidden_stats_hz
+        self.hidden_units = hidden_units
+        self._params = [p for p in run.model.parameters() if p.requires_grad]
+        self._vocab_size = len(run.vocab)
+        self._explode_at = 2.0 * math.log(max(2, self._vocab_size)) + 1.0
+        self._over = 0
+        self._good: dict | None = None
+        self._elapsed = 0.0
+        self._chars_per_s = 0.0
+        self._last_hidden_t = 0.0
+        self.last_checkpoint: str | None = None
+
+    # ---- public state ------------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return self.run.state.step
+
+    @property
+    def vocab(self):
+        return self.run.vocab
+
+    @property
+    def config(self):
+        return self.run.config
+
+    def set_total_steps(self, steps: int) -> None:
+        """Change the run's target (e.g. to continue a finished run in the TUI)."""
+        import dataclasses
+
+        with self.lock:
+            self.run.config = dataclasses.replace(self.run.config, steps=steps)
+            self.run.schedule.total = steps
+
+    def sampler(self):
+        """A Sampler over a snapshot of the live weights (taken between steps, under ``lock``)."""
+        from rnnplay.model import Sampler
+
+        with self.lock:
+            return Sampler(self.run.model)
+
+    def save(self, path: str | None = None, reason: str = "manual") -> str:
+        """Write a checkpoint atomically (default: ``config.out``) and return its path."""
+        with self.lock:
+            return self._save(path, reason)
+
+    # ---- one step ----------------------------------------------------------------------------
+
+    def train_step(self) -> tuple[float, float]:
+        """One optimizer step, no events. Returns (loss, grad norm before clipping)."""
+        run = self.run
+        model, state = run.model, run.state
+        x, y, reset = next(run.batches)  # (B, T) long each
+        x = x.to(run.device, non_blocking=True)
+        y = y.to(run.device, non_blocking=True)
+        if reset or state.hidden is None:
+            state.hidden = torch.zeros(model.num_layers, x.shape[0], model.hidden_size, device=run.device)
+        lr = run.schedule(state.step)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        logits, h_n = model(x, state.hidden)  # (B, T, V), (L, B, H)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if run.config.clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self._params, run.config.clip)
+        else:
+            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self._params if p.grad is not None]))
+        loss_v, norm_v = loss.detach().item(), float(norm)
+        if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
+            raise Diverged(f"the loss became {loss_v} (gradient norm {norm_v})")
+        run.optimizer.step()
+        state.hidden = h_n.detach()
+        state.step += 1
+        state.train_loss.append(loss_v)
+        if loss_v > self._explode_at:
+            self._over += 1
+            if self._over >= EXPLODE_STEPS:
+                raise Diverged(f"the loss exploded to {loss_v:.2f} (above {self._explode_at:.2f}, "
+                               f"twice a uniform guess, {EXPLODE_STEPS} steps running)")
+        else:
+            self._over = 0
+        self._last_batch = x
+        return loss_v, norm_v
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean cross-entropy (nats/char) over the fixed validation streams, state carried."""
+        from rnnplay.data.batches import val_streams
+
+        run, model = self.run, self.run.model
+        cfg = run.config
+        chunks = val_streams(run.val_data, cfg.batch_size, cfg.seq_len, cfg.eval_batches * cfg.batch_size * cfg.seq_len)
+        was_training = model.training
+        model.eval()
+        total, count, h = 0.0, 0, None
+        try:
+            for x, y in chunks:
+                x, y = x.to(run.device), y.to(run.device)
+                logits, h = model(x, h)  # (b, t, V)
+                total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"))
+                count += y.numel()
+        finally:
+            model.train(was_training)
+        return total / max(1, count)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def fit(self, emit: Callable[[Event], None], stop: threading.Event) -> None:
+        """Train until ``config.steps`` or until ``stop`` is set (see the module docstring)."""
+        run = self.run
+        state = run.state
+        with self.lock:
+            run_state.restore_rng(state)
+            if self._good is None or self._good["step"] != state.step:
+                self._good = run_state.snapshot(run)
+        emit(Started(state.step, run.config.steps, sum(p.numel() for p in self._params), str(run.device),
+                     resumed=state.step > 0, info=self.info()))
+        t_last = time.perf_counter()
+        try:
+            while state.step < run.config.steps and not stop.is_set():
+                with self.lock:
+                    loss, norm = self.train_step()
+                    now = time.perf_counter()
+                    dt = max(1e-9, now - t_last)
+                    t_last = now
+                    self._elapsed += dt
+                    cps = run.batches.chars_per_step / dt
+                    self._chars_per_s = cps if self._chars_per_s == 0 else 0.9 * self._chars_per_s + 0.1 * cps
+                    emit(StepDone(state.step, run.config.steps, loss, run.optimizer.param_groups[0]["lr"], norm,
+                                  self._chars_per_s, self._elapsed))
+                    self._periodic(emit, now)
+        except Diverged as exc:
+            with self.lock:
+                self._on_diverged(emit, str(exc))
+            return
+        except Exception as exc:
+            emit(Failed(state.step, f"{type(exc).__name__}: {exc}"))
+            raise
+        with self.lock:
+            run_state.capture_rng(state)
+            if state.step >= run.config.steps:
+                if not state.val_step or state.val_step[-1] != state.step:
+                    self._eval(emit)
+                reason, ckpt_reason = "completed", "finished"
+            else:
+                reason, ckpt_reason = "stopped", "stopped"
+            if run.config.out is not None:
+                emit(CheckpointSaved(state.step, self._save(None, ckpt_reason), ckpt_reason))
+        emit(Finished(state.step, reason, self.summary()))
+
+    def _periodic(self, emit: Callable[[Event], None], now: float) -> None:
+        run, state, cfg = self.run, self.run.state, self.run.config
+        if self.hidden_stats_hz > 0 and now - self._last_hidden_t >= 1.0 / self.hidden_stats_hz:
+            stats = self._hidden_stats()
+            if stats is not None:
+                emit(stats)
+            self._last_hidden_t = time.perf_counter()
+        if state.step % cfg.eval_every == 0:
+            self._eval(emit)
+        if cfg.sample_every and state.step % cfg.sample_every == 0:
+            text = self._sample(cfg.sample_len)
+            if text is not None:
+                emit(SampleReady(state.step, text))
+        if cfg.out is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+            emit(CheckpointSaved(state.step, self._save(None, "periodic"), "periodic"))
+        if state.step % GOOD_EVERY == 0:
+            self._good = run_state.snapshot(run)
+
+    def _eval(self, emit: Callable[[Event], None]) -> None:
+        state, cfg = self.run.state, self.run.config
+        val = self.evaluate()
+        best = math.isfinite(val) and (state.best_val_loss is None or val < state.best_val_loss)
+        state.val_step.append(state.step)
+        state.val_loss.append(val)
+        if best:
+            state.best_val_loss = val
+        emit(EvalDone(state.step, val, best))
+        if best and cfg.out is not None:
+            path = self._save(best_path(cfg.out), "best")
+            emit(CheckpointSaved(state.step, path, "best"))
+
+    def _on_diverged(self, emit: Callable[[Event], None], what: str) -> None:
+        run, cfg = self.run, self.run.config
+        at = run.state.step
+        good = self._good
+        run_state.load_snapshot(run, good)
+        self._over = 0
+        where = ""
+        if cfg.out is not None:
+            path = self._save(None, "diverged")
+            emit(CheckpointSaved(run.state.step, path, "diverged"))
+            where = f" and saved them to {path}"
+        clip_hint = f"--clip {cfg.clip:g} (try {max(0.5, cfg.clip / 5):g})" if cfg.clip > 0 else "--clip 1 (it is off)"
+        emit(Failed(run.state.step,
+                    f"training diverged at step {at}: {what}. Kept the weights of step {run.state.step}{where}. "
+                    f"Lower --lr (now {cfg.lr:g}; try {cfg.lr / 3:.2g}) or {clip_hint}, then resume from the checkpoint."))
+
+    # ---- hidden stats, samples, checkpoints ------------------------------------------------
+
+    @torch.no_grad()
+    def _hidden_stats(self) -> HiddenStats | None:
+        from rnnplay.model.fast import forward_fast
+
+        model = self.run.model
+        rnn = getattr(model, "rnn", None)
+        x = getattr(self, "_last_batch", None)
+        if rnn is None or not hasattr(rnn, "cells") or x is None:
+            return None
+        xs = x[:8]  # (b, T): a few sequences for saturation; units from the first
+        layer_in = model.embedding(xs.t())  # (T, b, E)
+        units, sat = [], []
+        H = model.hidden_size
+        pick = torch.linspace(0, H - 1, min(self.hidden_units, H)).round().long().tolist()
+        for cell in rnn.cells:
+            h0 = torch.zeros(1, xs.shape[0], H, device=xs.device, dtype=layer_in.dtype)
+            out, _ = forward_fast([cell], layer_in, h0, 0.0, False)  # (T, b, H)
+            first = out[:, 0, pick].t().tolist()  # (units, T)
+            units.append(tuple(tuple(round(v, 4) for v in row) for row in first))
+            sat.append(float((out.abs() > 0.95).float().mean()))
+            layer_in = out
+        return HiddenStats(self.run.state.step, tuple(units), tuple(sat))
+
+    def _sample(self, length: int) -> str | None:
+        from rnnplay.model import Sampler
+
+        model, vocab = self.run.model, self.run.vocab
+        if not hasattr(model, "embedding"):
+            return None
+        prime = vocab.stoi.get("\n", int(self.run.train_data[0]))
+        gen = torch.Generator(device=self.run.device).manual_seed(self.run.config.seed * 1_000_003 + self.run.state.step)
+        idx = Sampler(model).generate(torch.tensor([[prime]], device=self.run.device), length,
+                                      temperature=0.8, generator=gen)  # (1, length)
+        return vocab.decode(idx[0])
+
+    def _save(self, path: str | None, reason: str) -> str:
+        from rnnplay.errors import UserError
+        from rnnplay.training.checkpoint import save_checkpoint
+
+        target = path or self.run.config.out
+        if target is None:
+            raise UserError("no checkpoint path: set --out (config.out) or pass a path")
+        run_state.capture_rng(self.run.state)
+        written = save_checkpoint(run_state.payload(self.run, reason), target)
+        if path is None:
+            self.last_checkpoint = written
+        return written
+
+    def info(self) -> dict:
+        run = self.run
+        return {**run.corpus_info, "references": dict(run.references), "config": run.config.to_dict(),
+                "chars_per_step": run.batches.chars_per_step, "resumed_from": run.resumed_from}
+
+    def summary(self) -> dict:
+        state = self.run.state
+        return {
+            "step": state.step,
+            "train_loss": state.train_loss[-1] if state.train_loss else None,
+            "val_loss": state.val_loss[-1] if state.val_loss else None,
+            "best_val_loss": state.best_val_loss,
+            "checkpoint": self.last_checkpoint,
+            "best_checkpoint": best_path(self.run.config.out) if self.run.config.out and state.best_val_loss is not None else None,
+            "chars_per_s": self._chars_per_s,
+            "elapsed_s": self._elapsed,
+            "references": dict(self.run.references),
+        }
