@@ -1,17 +1,57 @@
-"""`rnnplay` / `rnnplay tui`: the terminal app (being built; for now it prints what is coming)."""
+"""`rnnplay` / `rnnplay tui`: the terminal app (Train, Generate and Classify tabs).
+
+Textual is imported inside ``run`` and torch only after the first frame (in a worker thread),
+so the app appears fast. Without a terminal the command says so and points to ``rnnplay train``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
-from rnnplay import __version__
+from rnnplay.commands._types import nonneg_int, positive_float
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.description = (
+        "Open the terminal app: pick a corpus and press F5 to watch a char-RNN learn; F9 generates, "
+        "F1 shows every key. Over SSH, run it inside tmux for long runs; a dropped session stops and "
+        "saves the run. NO_COLOR turns colours off."
+    )
+    parser.add_argument("--corpus", metavar="C", default=None,
+                        help="corpus to preselect: a bundled name (see 'rnnplay corpora') or a path")
+    parser.add_argument("--refresh-hz", type=positive_float, default=4.0, metavar="HZ",
+                        help="how often the live views redraw (default 4; lower it on slow SSH links)")
+    parser.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR",
+                        help="where checkpoints are saved and listed by ctrl+o (default ./checkpoints)")
+    parser.add_argument("--checkpoint", metavar="PATH", default=None,
+                        help="open this checkpoint at start (generate from it; F5 resumes its training)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch device (default auto)")
+    parser.add_argument("--torch-threads", type=nonneg_int, default=0, metavar="N",
+                        help="CPU threads for training (default 0: torch's own choice)")
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"rnnplay {__version__}: the RNN library is here (from rnnplay import RNN, CharRNN, ...).")
-    print("Coming next: rnnplay train / sample / classify and the live terminal app.")
-    return 0
+    if not (sys.stdin.isatty() and sys.stdout.isatty() and sys.stderr.isatty()):
+        print("rnnplay: the app needs a terminal (stdin, stdout and stderr must be a TTY); "
+              "for headless training use 'rnnplay train --corpus C' (see rnnplay train --help)",
+              file=sys.stderr)
+        return 2
+    if args.checkpoint is not None and not os.path.isfile(args.checkpoint):
+        from rnnplay.errors import UserError
+
+        raise UserError(f"--checkpoint {args.checkpoint!r} is not a file; give the path of a .pt file")
+    if args.device != "auto":
+        from rnnplay.device import resolve_device  # imports torch, but only when a device is named
+
+        resolve_device(args.device)
+    from rnnplay.tui.app import make_app
+
+    app = make_app(refresh_hz=args.refresh_hz, checkpoint_dir=args.checkpoint_dir, device=args.device,
+                   corpus=args.corpus, open_checkpoint=args.checkpoint,
+                   torch_threads=args.torch_threads or None)
+    result = app.run()
+    return int(result or app.exit_code or 0)

@@ -1,0 +1,397 @@
+"""The rnnplay terminal app: three tabs, global keys, the training session, clean exits.
+
+``make_app(...)`` builds it for the CLI and the tests alike; the trainer factory and the
+classifier runner are injectable so tests drive the app with fast fakes. Nothing here imports
+torch: the training stack loads in a thread after the first frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterable
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
+
+from rnnplay.tui import backend
+from rnnplay.tui.classify_tab import ClassifyPane
+from rnnplay.tui.controller import TrainingSession
+from rnnplay.tui.generate_tab import GeneratePane
+from rnnplay.tui.messages import (BackendLoaded, CheckpointLoaded, CheckpointWritten, SaveFailed, TrainerReady,
+                                  TrainingStarted, TrainingStopped)
+from rnnplay.tui.screens import HelpScreen, OpenCheckpointScreen
+from rnnplay.tui.train_tab import TrainPane
+
+QUIT_DEADLINE_S = 1.8  # quitting while training returns within 2 s, even if a step runs long
+PHASE_GLYPH = {"idle": "○", "starting": "◔", "running": "●", "stopping": "◑", "paused": "◌"}
+
+
+class RnnPlayApp(App[int]):
+    """See the module docstring. ``phase``: idle, starting, running, stopping or paused."""
+
+    CSS_PATH = "rnnplay.tcss"
+    TITLE = "rnnplay"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("f5", "start_training", "Train", priority=True, id="train"),
+        Binding("f5", "pause_training", "Pause", priority=True, id="pause"),
+        Binding("f5", "resume_training", "Resume", priority=True, id="resume"),
+        Binding("f6", "stop_training", "Stop", priority=True, id="stop"),
+        Binding("f9", "generate", "Generate", priority=True, id="generate"),
+        Binding("f7", "classify", "Classify", priority=True, id="classify", show=False),
+        Binding("ctrl+s", "save", "Save", priority=True, id="save"),
+        Binding("ctrl+o", "open_checkpoint", "Open", priority=True, id="open"),
+        Binding("f1", "help", "Help", priority=True, id="help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("left_square_bracket", "temperature(-0.1)", "Temp−", show=False),
+        Binding("right_square_bracket", "temperature(0.1)", "Temp+", show=False),
+        Binding("ctrl+r", "random_seed", "Random seed", priority=True, show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
+        Binding("ctrl+c", "quit", "Quit", priority=True, show=False),
+    ]
+
+    phase: reactive[str] = reactive("idle", init=False)
+
+    def __init__(self, *, trainer_factory=None, classifier_runner=None, refresh_hz: float = 4.0,
+                 checkpoint_dir: str = "checkpoints", device: str = "auto", corpus: str | None = None,
+                 open_checkpoint: str | None = None, torch_threads: int | None = None,
+                 warm_backend: bool = True) -> None:
+        super().__init__()
+        self.refresh_hz = max(0.2, float(refresh_hz))
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.initial_corpus = corpus
+        self.open_checkpoint_at_start = open_checkpoint
+        self.warm_backend = warm_backend
+        self.session = TrainingSession(self, trainer_factory or backend.default_trainer_factory, torch_threads)
+        self.classifier_runner = classifier_runner or backend.default_classifier_runner
+        self.resume_path: str | None = None
+        self.exit_code = 0
+        self._quitting = False
+        self._status_note = ""
+
+    # ---- layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        corpora, default = backend.corpus_choices()
+        if self.initial_corpus and self.initial_corpus not in [v for _, v in corpora]:
+            default = None
+        with TabbedContent(initial="train", id="tabs"):
+            with TabPane("Train", id="train"):
+                yield TrainPane(corpora, self.initial_corpus or default or corpora[0][1], id="train-pane")
+            with TabPane("Generate", id="generate"):
+                yield GeneratePane(id="generate-pane")
+            with TabPane("Classify", id="classify"):
+                yield ClassifyPane(self.classifier_runner, id="classify-pane")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.initial_corpus and self.initial_corpus not in [v for _, v in backend.corpus_choices()[0]]:
+            self.query_one("#corpus-path", Input).value = self.initial_corpus
+        self.set_interval(1.0 / self.refresh_hz, self._tick, name="refresh")
+        self._update_status()
+        self.query_one(TrainPane).set_buttons(self.phase)
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_hangup)
+        except (NotImplementedError, RuntimeError, AttributeError, ValueError):
+            pass  # no signals here (Windows, or not the main thread as in some test runners)
+        if self.warm_backend:
+            self.set_timer(0.3, lambda: self.run_worker(self._warm, thread=True, group="warm",
+                                                        exit_on_error=False))
+        if self.open_checkpoint_at_start:
+            self._load_checkpoint(self.open_checkpoint_at_start)
+
+    def _warm(self) -> None:
+        """Import torch and the pipeline after the first frame, so F5 starts at once."""
+        try:
+            defaults = backend.load_backend()
+        except Exception as exc:
+            self.post_message(BackendLoaded({}, error=f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(BackendLoaded(defaults))
+
+    def on_backend_loaded(self, msg: BackendLoaded) -> None:
+        if msg.error:
+            self.notify(f"the training stack failed to load: {msg.error}", severity="error", timeout=15)
+        else:
+            self.query_one(TrainPane).set_defaults(msg.defaults)
+
+    # ---- the refresh timer --------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        snap = self.session.metrics.snapshot()
+        if snap is None:
+            return
+        self._last_step = snap.step
+        self._last_total = snap.total_steps
+        self.query_one(TrainPane).show(snap, self.phase)
+        self._update_status()
+
+    def _update_status(self) -> None:
+        step = getattr(self, "_last_step", 0)
+        total = getattr(self, "_last_total", 0)
+        text = Text()
+        text.append(f" {PHASE_GLYPH.get(self.phase, '·')} {self.phase}", style="bold")
+        text.append(f"  step {step}" + (f"/{total}" if total else ""))
+        if self.session.description:
+            text.append(f"  · {self.session.description}", style="dim")
+        if self._status_note:
+            text.append(f"  · {self._status_note}", style="dim")
+        self.query_one("#status", Static).update(text)
+
+    def watch_phase(self, phase: str) -> None:
+        self.query_one(TrainPane).set_buttons(phase)
+        self.query_one(TrainPane).set_form_enabled(phase in ("idle",))
+        self._update_status()
+        self.refresh_bindings()
+
+    # ---- actions: training --------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        phase = self.phase
+        if action == "start_training":
+            return phase in ("idle", "starting", "stopping")
+        if action == "pause_training":
+            return phase == "running"
+        if action == "resume_training":
+            return phase == "paused"
+        if action == "stop_training":
+            return True if phase in ("running", "paused") else None
+        if action in ("temperature", "random_seed"):
+            return self._active_tab() == "generate"
+        if action == "classify":
+            return self._active_tab() == "classify"
+        return True
+
+    def _active_tab(self) -> str:
+        try:
+            return self.query_one("#tabs", TabbedContent).active
+        except Exception:  # before compose
+            return "train"
+
+    def action_start_training(self) -> None:
+        if self.phase != "idle":
+            self.notify("one moment: the run is " + self.phase, timeout=3)
+            return
+        pane = self.query_one(TrainPane)
+        settings = pane.read_settings(self.device, self.checkpoint_dir)
+        if isinstance(settings, str):
+            self.notify(settings, severity="error", title="cannot start")
+            return
+        if self.resume_path:
+            settings = backend.TrainSettings(**{**settings.__dict__, "resume": self.resume_path})
+        pane.show_corpus_error("")
+        self._status_note = "reading the corpus…"
+        self.phase = "starting"
+        self.session.start(settings)
+
+    def action_pause_training(self) -> None:
+        if self.phase == "running":
+            self.session.request_stop("pause")
+            self._status_note = "pausing after this step…"
+            self.phase = "stopping"
+
+    def action_resume_training(self) -> None:
+        if self.phase == "paused":
+            self._status_note = ""
+            self.phase = "running"
+            self.session.resume()
+
+    def action_stop_training(self) -> None:
+        if self.phase == "running" or self.phase == "starting":
+            self.session.request_stop("stop")
+            self._status_note = "stopping after this step, then saving…"
+            self.phase = "stopping"
+        elif self.phase == "paused":
+            if self.session.unsaved:
+                self.session.save("stopped")
+            self._status_note = "stopped"
+            self.phase = "idle"
+
+    def action_save(self) -> None:
+        if self.session.trainer is None:
+            self.notify("nothing to save yet: start training with F5", timeout=4)
+            return
+        self.session.save("manual")
+
+    # ---- messages from the training thread ----------------------------------------------------
+
+    def on_trainer_ready(self, msg: TrainerReady) -> None:
+        self.session.description = msg.description
+        self.session.checkpoint_path = msg.checkpoint_path
+        self.query_one(GeneratePane).set_source(msg.trainer, f"live weights · {msg.description}")
+        self._status_note = ""
+        self._update_status()
+
+    def on_training_started(self, msg: TrainingStarted) -> None:
+        if self.phase == "starting":
+            self.phase = "running"
+        if self.resume_path:
+            self.resume_path = None
+            self.query_one(TrainPane).set_resume(None)
+
+    def on_training_stopped(self, msg: TrainingStopped) -> None:
+        self._tick()
+        pane = self.query_one(TrainPane)
+        if msg.checkpoint:
+            self._note_saved(msg.checkpoint, msg.step, "stopped")
+        if msg.error:
+            if msg.build_error:
+                pane.show_corpus_error(msg.error)
+            self.notify(msg.error, title="training stopped", severity="error", timeout=12)
+            self._status_note = "failed: " + msg.error.split(";")[0][:60]
+        elif msg.reason == "completed":
+            self._status_note = "finished" + (f", saved step {msg.step}" if self.session.saved_step == msg.step else "")
+            self.notify(f"training finished at step {msg.step}", timeout=5)
+        elif msg.reason == "paused":
+            self._status_note = "paused: F5 resumes, F6 stops"
+        elif self.session.saved_step == msg.step:
+            self._status_note = f"{msg.reason}, saved step {msg.step}"
+        else:
+            self._status_note = msg.reason
+        if self.session.trainer is None:
+            self.session.description = ""
+        self.phase = "paused" if msg.reason == "paused" and not msg.error else "idle"
+        if self._quitting:
+            self.exit(self.exit_code)
+
+    def on_checkpoint_written(self, msg: CheckpointWritten) -> None:
+        if msg.reason in ("manual", "stopped", "finished", "diverged"):
+            self._note_saved(msg.path, msg.step, msg.reason)
+        if self._quitting and self.phase in ("idle", "paused"):
+            self.exit(self.exit_code)
+
+    def _note_saved(self, path: str, step: int, reason: str) -> None:
+        self.notify(f"{path} (step {step})", title="checkpoint saved", timeout=4)
+        self._status_note = f"saved step {step}"
+        self._update_status()
+
+    def on_save_failed(self, msg: SaveFailed) -> None:
+        self.notify(msg.error, title="save failed", severity="error", timeout=12)
+        if self._quitting:
+            self.exit(self.exit_code)
+
+    # ---- actions: generate, classify, checkpoints, help ---------------------------------------
+
+    def action_generate(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "generate"
+        error = self.query_one(GeneratePane).start()
+        if error:
+            self.notify(error, severity="warning", timeout=5)
+
+    def action_temperature(self, delta: float) -> None:
+        self.query_one(GeneratePane).nudge_temperature(float(delta))
+
+    def action_random_seed(self) -> None:
+        self.query_one(GeneratePane).random_seed()
+
+    def action_classify(self) -> None:
+        self.query_one("#tabs", TabbedContent).active = "classify"
+        device = self.device if self.device != "auto" else "auto"
+        error = self.query_one(ClassifyPane).toggle(device)
+        if error:
+            self.notify(error, severity="warning")
+
+    def action_open_checkpoint(self) -> None:
+        if isinstance(self.screen, OpenCheckpointScreen):
+            return
+        self.push_screen(OpenCheckpointScreen(self.checkpoint_dir),
+                         lambda path: self._load_checkpoint(path) if path else None)
+
+    def _load_checkpoint(self, path: str) -> None:
+        def load() -> None:
+            try:
+                source = backend.CheckpointSource(path)
+            except Exception as exc:  # UserError: one line for the user
+                self.post_message(CheckpointLoaded(path, None, error=str(exc)))
+                return
+            self.post_message(CheckpointLoaded(path, source))
+
+        self.run_worker(load, thread=True, group="open", exit_on_error=False)
+
+    def on_checkpoint_loaded(self, msg: CheckpointLoaded) -> None:
+        if msg.error:
+            self.notify(msg.error, title="cannot open", severity="error", timeout=10)
+            return
+        name = Path(msg.path).name
+        self.query_one(GeneratePane).set_source(msg.source, f"checkpoint {name} · step {msg.source.step}")
+        if self.phase == "idle":
+            self.resume_path = msg.path
+            self.query_one(TrainPane).set_resume(f"F5 resumes {name} (step {msg.source.step})")
+        self.notify(f"{name}: F9 generates from it" + (", F5 resumes its training" if self.phase == "idle" else ""),
+                    title="checkpoint opened", timeout=5)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    @on(Button.Pressed, "#start")
+    def _start_button(self) -> None:
+        {"idle": self.action_start_training, "running": self.action_pause_training,
+         "paused": self.action_resume_training}.get(self.phase, lambda: None)()
+
+    @on(Button.Pressed, "#stop")
+    def _stop_button(self) -> None:
+        self.action_stop_training()
+
+    @on(Select.Changed, "#corpus")
+    def _corpus_chosen(self) -> None:
+        if self.resume_path:  # choosing a corpus means a new run, not the opened checkpoint
+            self.resume_path = None
+            self.query_one(TrainPane).set_resume(None)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Train: start / pause / resume", "F5: train the chosen corpus", self._f5)
+        yield SystemCommand("Train: stop", "F6: stop after the step in flight and save", self.action_stop_training)
+        yield SystemCommand("Generate text", "F9: sample from the live weights or a checkpoint", self.action_generate)
+        yield SystemCommand("Save checkpoint", "ctrl+s: save the current weights now", self.action_save)
+        yield SystemCommand("Open checkpoint", "ctrl+o: pick one from the checkpoint folder",
+                            self.action_open_checkpoint)
+        yield SystemCommand("Classifier: run / stop", "F7: the seed's synthetic experiment", self.action_classify)
+        yield SystemCommand("Help", "F1: keys and what the screens show", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    def _f5(self) -> None:
+        {"idle": self.action_start_training, "running": self.action_pause_training,
+         "paused": self.action_resume_training}.get(self.phase, lambda: None)()
+
+    # ---- leaving ------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Stop a running session (the step in flight finishes), save it, then exit (< 2 s)."""
+        if self._quitting:
+            self.exit(self.exit_code)  # a second ctrl+q: leave now
+            return
+        self._quitting = True
+        if self.phase in ("running", "starting", "stopping"):
+            self.session.request_stop("quit")
+            self._status_note = "saving and quitting…"
+            self.phase = "stopping"
+            self.set_timer(QUIT_DEADLINE_S, lambda: self.exit(self.exit_code))
+        elif self.session.unsaved:
+            self.session.save("stopped")
+            self._status_note = "saving and quitting…"
+            self._update_status()
+            self.set_timer(QUIT_DEADLINE_S, lambda: self.exit(self.exit_code))
+        else:
+            self.exit(self.exit_code)
+
+    def _on_hangup(self) -> None:
+        """SIGHUP (the SSH session dropped) or SIGTERM: stop, save, exit; no GPU left busy."""
+        self.exit_code = 129
+        self.call_later(self.action_quit)
+
+
+def make_app(**kwargs) -> RnnPlayApp:
+    """Build the app (the CLI and the tests share this). See :class:`RnnPlayApp` for the options."""
+    return RnnPlayApp(**kwargs)

@@ -1,0 +1,254 @@
+"""The app's only doorway into the training stack (thin adapters; torch is imported lazily here).
+
+Everything that imports torch, the pipeline, checkpoints or the classifier is called from a
+worker thread, never while the first frame is drawn. Tests replace the two factories
+(``trainer_factory`` and ``classifier_runner``) with fast fakes through :func:`make_app`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from rnnplay.errors import UserError
+
+DEFAULT_CORPUS = "play"  # rnnplay.pipeline.DEFAULT_CORPUS, without importing torch
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What the Train tab's form asked for. ``None`` means "the pipeline's default"."""
+
+    corpus: str | None = None
+    steps: int | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    seq_len: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    dropout: float | None = None
+    device: str = "auto"
+    seed: int | None = None
+    resume: str | None = None
+    checkpoint_dir: str = "checkpoints"
+
+
+class TrainerLike(Protocol):
+    """What the app needs from a trainer (rnnplay.training.trainer.Trainer satisfies it)."""
+
+    step: int
+    lock: Any
+
+    def fit(self, emit: Callable[[Any], None], stop: threading.Event) -> Any: ...
+    def save(self, path: str | None = None, reason: str = "manual") -> str: ...
+    def sampler(self) -> Any: ...
+
+
+TrainerFactory = Callable[[TrainSettings], "tuple[TrainerLike, str, str]"]
+"""settings -> (trainer, a one-line description of the run, the checkpoint path it saves to)."""
+
+ClassifierRunner = Callable[[dict, Callable[[Any], None], threading.Event], "tuple[Any, Any]"]
+"""(options, emit, stop) -> (result, inspection or None)."""
+
+
+# ---- corpora and checkpoints (cheap; no torch) ----------------------------------------------
+
+def check_corpus_path(text: str) -> str | None:
+    """An inline error for a typed corpus path, or None when it looks usable (cheap checks only)."""
+    text = text.strip()
+    if not text:
+        return None
+    p = Path(text).expanduser()
+    if not p.exists():
+        return f"no such file or folder: {text}"
+    if p.is_file():
+        if p.stat().st_size == 0:
+            return "the file is empty"
+        with open(p, "rb") as fh:
+            head = fh.read(4096)
+        if b"\x00" in head:
+            return "this looks like a binary file, not text"
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # a character cut at the 4 KB boundary is fine
+                return f"not UTF-8 text (bad byte at offset {exc.start})"
+    elif p.is_dir() and not any(p.iterdir()):
+        return "the folder is empty"
+    return None
+
+
+def list_checkpoints(folder: str | os.PathLike) -> list[tuple[str, str]]:
+    """(path, label) of the ``.pt`` files in ``folder``, newest first."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    rows = []
+    for p in root.glob("*.pt"):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))
+        rows.append((st.st_mtime, str(p), f"{p.name}  ·  {st.st_size / 1e6:.1f} MB  ·  {when}"))
+    return [(path, label) for _, path, label in sorted(rows, reverse=True)]
+
+
+def checkpoint_path(folder: str, corpus: str) -> str:
+    """A new file name for a run: ``<folder>/<corpus>-<date>-<time>.pt``."""
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(corpus).stem or "run")[:40]
+    base = Path(folder) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+    n, path = 1, base
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.stem}-{n}.pt")
+    return str(path)
+
+
+# ---- the real stack (imports torch; call from a worker thread) -----------------------------
+
+def corpus_choices() -> tuple[list[tuple[str, str]], str]:
+    """(label, name) options for the corpus picker and the default name (no torch import)."""
+    try:
+        from rnnplay import corpora
+
+        names = corpora.names()
+    except (ImportError, AttributeError):
+        names = []
+    default = DEFAULT_CORPUS if DEFAULT_CORPUS in names or not names else names[0]
+    return [(name, name) for name in names] or [(default, default)], default
+
+
+def corpus_description(name: str) -> str:
+    try:
+        from rnnplay import corpora
+
+        return corpora.description(name)
+    except Exception:  # an unknown name or a missing module: no description
+        return ""
+
+
+def load_backend() -> dict:
+    """Import the training stack in the background; return the form's defaults (TrainConfig)."""
+    from rnnplay import pipeline
+
+    cfg = pipeline.TrainConfig()
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+
+
+_FIELD_ALIASES = {
+    "hidden": ("hidden", "hidden_size"),
+    "layers": ("layers", "num_layers"),
+    "seq_len": ("seq_len",),
+    "batch_size": ("batch_size",),
+    "lr": ("lr",),
+    "dropout": ("dropout",),
+    "steps": ("steps", "total_steps", "max_steps"),
+    "seed": ("seed",),
+    "device": ("device",),
+    "corpus": ("corpus",),
+}
+
+
+def make_train_config(settings: TrainSettings, out: str) -> Any:
+    """The pipeline's TrainConfig from the form (only the fields the form set, plus ``out``)."""
+    from rnnplay import pipeline
+
+    base = pipeline.TrainConfig()
+    names = {f.name for f in dataclasses.fields(base)}
+    changes: dict[str, Any] = {}
+    for key, aliases in _FIELD_ALIASES.items():
+        value = getattr(settings, key)
+        if value is None:
+            continue
+        for name in aliases:
+            if name in names:
+                changes[name] = value
+                break
+    if "out" in names:
+        changes["out"] = out
+    return dataclasses.replace(base, **changes)
+
+
+def default_trainer_factory(settings: TrainSettings) -> tuple[TrainerLike, str, str]:
+    """Build the run the way ``rnnplay train`` does (rnnplay.pipeline.build_run) and wrap it.
+
+    With ``settings.resume`` the checkpoint's own config is used (the form's model and data
+    fields are ignored, as ``rnnplay train --resume`` does); a finished run continues for as
+    many steps again unless the form sets ``steps``.
+    """
+    from rnnplay import pipeline
+    from rnnplay.training.checkpoint import load_checkpoint
+    from rnnplay.training.trainer import Trainer
+
+    if settings.resume:
+        step = int(load_checkpoint(settings.resume).get("step", 0))
+        config = pipeline.resume_config(settings.resume, lr=settings.lr, dropout=settings.dropout,
+                                        device=settings.device, out=settings.resume)
+        steps = settings.steps or (config.steps if config.steps > step else step + config.steps)
+        config = dataclasses.replace(config, steps=steps)
+        out, corpus = settings.resume, config.corpus
+    else:
+        corpus = settings.corpus or pipeline.DEFAULT_CORPUS
+        out = checkpoint_path(settings.checkpoint_dir, corpus)
+        config = make_train_config(dataclasses.replace(settings, corpus=corpus), out)
+    run = pipeline.build_run(config, resume=settings.resume)
+    return Trainer(run), describe_run(run, Path(corpus).name or corpus), out
+
+
+def describe_run(run: Any, corpus: str) -> str:
+    model = getattr(run, "model", None)
+    parts = [corpus]
+    if model is not None:
+        parts.append(f"{getattr(model, 'num_layers', '?')}×{getattr(model, 'hidden_size', '?')}")
+        try:
+            parts.append(f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params")
+        except Exception:  # a fake or foreign model
+            pass
+    return " · ".join(parts)
+
+
+class CheckpointSource:
+    """A checkpoint opened for generation: the same ``sampler()`` / ``vocab`` face as a trainer."""
+
+    def __init__(self, path: str) -> None:
+        from rnnplay.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+        payload = load_checkpoint(path)
+        self.model, self.vocab = model_from_checkpoint(payload)
+        self.step = int(payload.get("step", 0))
+        self.path = path
+        self.lock = threading.Lock()
+        self._sampler = None
+
+    def sampler(self) -> Any:
+        if self._sampler is None:
+            from rnnplay.model import Sampler
+
+            self._sampler = Sampler(self.model)
+        return self._sampler
+
+
+def default_classifier_runner(options: dict, emit: Callable[[Any], None],
+                              stop: threading.Event) -> tuple[Any, Any]:
+    """Run the seed's experiment (rnnplay.classify) and inspect its hidden states."""
+    from rnnplay.classify.experiment import ClassifyConfig, run_experiment
+    from rnnplay.classify.inspect import inspect_hidden
+
+    names = {f.name for f in dataclasses.fields(ClassifyConfig)}
+    config = ClassifyConfig(**{k: v for k, v in options.items() if k in names and v is not None})
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    result = run_experiment(config, emit, stop)
+    if not result.variants or result.reason == "failed":
+        return result, None
+    test = result.data.test
+    n = int(options.get("n_sequences", 8))
+    return result, inspect_hidden(result.model, test.x, test.y, n_sequences=n)

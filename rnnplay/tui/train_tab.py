@@ -1,0 +1,171 @@
+"""The Train tab: corpus and hyperparameters on the left, the run's live state on the right."""
+
+from __future__ import annotations
+
+import statistics
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.validation import Integer, Number
+from textual.widgets import Button, Input, Label, Select, Sparkline, Static
+
+from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
+from rnnplay.tui.metrics import Snapshot
+from rnnplay.tui.widgets import HiddenStrips, LossCurve, fmt_duration, fmt_rate, fmt_value
+
+# form field id -> (label, TrainSettings field, kind, minimum, maximum)
+FIELDS = (
+    ("steps", "steps", "int", 1, 10_000_000),
+    ("hidden", "hidden", "int", 1, 8192),
+    ("layers", "layers", "int", 1, 16),
+    ("seq_len", "seq len", "int", 1, 100_000),
+    ("batch_size", "batch", "int", 1, 100_000),
+    ("lr", "lr", "float", 1e-7, 10.0),
+    ("dropout", "dropout", "float", 0.0, 0.99),
+    ("seed", "seed", "int", 0, 2**63 - 1),
+)
+_CONFIG_NAMES = {"hidden": ("hidden", "hidden_size"), "layers": ("layers", "num_layers"),
+                 "steps": ("steps", "total_steps", "max_steps")}
+
+
+class TrainPane(Vertical):
+    """Everything inside the Train tab."""
+
+    def __init__(self, corpora: list[tuple[str, str]], default_corpus: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._corpora = corpora
+        self._default_corpus = default_corpus
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="train-body"):
+            with VerticalScroll(id="train-form", classes="side"):
+                yield Label("corpus", classes="section")
+                yield Select(self._corpora, value=self._default_corpus, allow_blank=False,
+                             compact=True, id="corpus")
+                yield Static(corpus_description(self._default_corpus), id="corpus-about", classes="hint")
+                yield Input(placeholder="or type a path to a text file or folder", compact=True,
+                            id="corpus-path")
+                yield Static("", id="corpus-error", classes="field-error")
+                yield Static("", id="resume-note", classes="note")
+                yield Label("model and training", classes="section")
+                with Grid(id="hparams"):
+                    for key, label, kind, lo, hi in FIELDS:
+                        yield Label(label, classes="field-label")
+                        validator = Integer(minimum=lo, maximum=hi) if kind == "int" else Number(minimum=lo, maximum=hi)
+                        yield Input(type="integer" if kind == "int" else "number", validators=[validator],
+                                    valid_empty=True, compact=True, id=f"hp-{key}", placeholder="default")
+                with Horizontal(id="train-buttons"):
+                    yield Button("▶ Train", id="start", compact=True, variant="primary")
+                    yield Button("■ Stop", id="stop", compact=True)
+                yield Label("run", classes="section")
+                yield Static("F5 trains the chosen corpus", id="run-stats")
+            with Vertical(id="train-live"):
+                with Horizontal(id="loss-row"):
+                    yield Label("loss ", classes="field-label")
+                    yield Sparkline([], summary_function=statistics.fmean, id="loss-spark")
+                    yield Static("", id="loss-now")
+                yield LossCurve(id="loss-curve")
+                yield Label("hidden units · last batch · tanh saturation", classes="section")
+                yield HiddenStrips(rows_per_layer=1, id="hidden")
+                yield Static("", id="sample", classes="sample")
+
+    def on_mount(self) -> None:
+        self.query_one("#loss-curve").border_title = "loss · train ⠒ val • references ╌"
+        self.query_one("#sample").border_title = "sample"
+
+    # ---- the form ------------------------------------------------------------------------------
+
+    def set_defaults(self, defaults: dict) -> None:
+        """Show the pipeline's defaults as placeholders (empty field = default)."""
+        for key, *_ in FIELDS:
+            for name in _CONFIG_NAMES.get(key, (key,)):
+                if name in defaults and defaults[name] is not None:
+                    self.query_one(f"#hp-{key}", Input).placeholder = f"{defaults[name]:g}" \
+                        if isinstance(defaults[name], float) else str(defaults[name])
+                    break
+
+    @on(Select.Changed, "#corpus")
+    def _describe(self, event: Select.Changed) -> None:
+        self.query_one("#corpus-about", Static).update(corpus_description(str(event.value)))
+
+    @on(Input.Changed, "#corpus-path")
+    def _check_path(self, event: Input.Changed) -> None:
+        self.show_corpus_error(check_corpus_path(event.value) or "")
+
+    def set_resume(self, note: str | None) -> None:
+        widget = self.query_one("#resume-note", Static)
+        widget.update(note or "")
+        widget.display = bool(note)
+
+    def show_corpus_error(self, message: str) -> None:
+        err = self.query_one("#corpus-error", Static)
+        err.update(message)
+        err.display = bool(message)
+
+    def read_settings(self, device: str, checkpoint_dir: str) -> TrainSettings | str:
+        """The form as TrainSettings, or an error message naming the first bad field."""
+        path = self.query_one("#corpus-path", Input).value.strip()
+        if path:
+            problem = check_corpus_path(path)
+            if problem:
+                self.show_corpus_error(problem)
+                self.query_one("#corpus-path", Input).focus()
+                return f"corpus: {problem}"
+        corpus = path or str(self.query_one("#corpus", Select).value)
+        values: dict = {}
+        for key, label, kind, lo, hi in FIELDS:
+            field = self.query_one(f"#hp-{key}", Input)
+            text = field.value.strip()
+            if not text:
+                continue
+            try:
+                value = int(text) if kind == "int" else float(text)
+            except ValueError:
+                value = None
+            if value is None or not lo <= value <= hi:
+                field.focus()
+                return f"{label}: enter a number from {lo:g} to {hi:g}, or leave it empty for the default"
+            values[key] = value
+        return TrainSettings(corpus=corpus, device=device, checkpoint_dir=checkpoint_dir, **values)
+
+    def set_form_enabled(self, enabled: bool) -> None:
+        for widget in self.query("#train-form Input, #train-form Select"):
+            widget.disabled = not enabled
+
+    def set_buttons(self, phase: str) -> None:
+        start = self.query_one("#start", Button)
+        start.label = {"running": "⏸ Pause", "paused": "▶ Resume"}.get(phase, "▶ Train")
+        start.disabled = phase in ("starting", "stopping")
+        self.query_one("#stop", Button).disabled = phase not in ("running", "paused")
+
+    # ---- the live side -------------------------------------------------------------------------
+
+    def show(self, snap: Snapshot, phase: str) -> None:
+        eta = None
+        if snap.steps_per_s and snap.total_steps > snap.step and phase == "running":
+            eta = (snap.total_steps - snap.step) / snap.steps_per_s
+        val = fmt_value(snap.val_loss)
+        if snap.best_val is not None and snap.best_val != snap.val_loss:
+            val += f" (best {fmt_value(snap.best_val)})"
+        rows = [
+            ("step", f"{snap.step}/{snap.total_steps}" if snap.total_steps else f"{snap.step}"),
+            ("loss", f"{fmt_value(snap.loss)}  val {val}"),
+            ("speed", f"{fmt_rate(snap.chars_per_s)} chars/s"),
+            ("time", f"{fmt_duration(snap.elapsed_s)}  ETA {fmt_duration(eta)}"),
+            ("lr", ("—" if snap.lr is None else f"{snap.lr:.1e}") + f"  grad {fmt_value(snap.grad_norm, 2)}"),
+        ]
+        stats = Text()
+        for i, (k, v) in enumerate(rows):
+            stats.append(f"{k:<6}", style="dim")
+            stats.append(v + ("\n" if i < len(rows) - 1 else ""))
+        self.query_one("#run-stats", Static).update(stats)
+        self.query_one("#loss-spark", Sparkline).data = list(snap.recent)
+        self.query_one("#loss-now", Static).update(f" {fmt_value(snap.loss)}")
+        self.query_one("#loss-curve", LossCurve).set_data(snap.history, snap.val, snap.references)
+        self.query_one("#hidden", HiddenStrips).set_data(snap.units, snap.saturation)
+        sample = self.query_one("#sample", Static)
+        if snap.sample_step is not None:
+            sample.border_title = f"sample from the live weights · step {snap.sample_step}"
+            sample.update(Text(snap.sample.replace("\t", "    "), no_wrap=False))

@@ -1,0 +1,245 @@
+"""Display-only widgets: a braille loss curve and per-layer hidden-state strips.
+
+Both draw themselves from plain Python data (no torch) and take their colours from component
+classes in the stylesheet, so they follow the theme, and NO_COLOR leaves shapes that still read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.color import Color
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+_BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col] in a cell
+
+
+def fmt_value(v: float | None, digits: int = 3) -> str:
+    return "—" if v is None or v != v else f"{v:.{digits}f}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf") or seconds < 0:
+        return "—"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_rate(v: float | None) -> str:
+    if v is None or v != v:
+        return "—"
+    if v >= 1e6:
+        return f"{v / 1e6:.1f}M"
+    return f"{v / 1e3:.1f}k" if v >= 1e3 else f"{v:.0f}"
+
+
+def diverging_styles(style_pos: Style, style_neg: Style, base: Style, levels: int = 8,
+                     background: bool = False) -> tuple[list[Style], list[Style]]:
+    """Styles from ``base`` towards the positive / negative colour in ``levels`` steps.
+
+    ``background`` colours the cell behind the text (for generated characters) instead of the
+    glyph. Without true colours (NO_COLOR, or plain colours) the base style is used throughout.
+    """
+    def blend_list(target: Style) -> list[Style]:
+        tgt = target.color
+        src = base.bgcolor if background else base.color
+        if tgt is None or src is None:
+            return [base] * levels
+        try:
+            a, b = src.get_truecolor(), tgt.get_truecolor()
+        except Exception:  # a colour with no RGB value (e.g. "default")
+            return [base] * levels
+        out = []
+        for i in range(levels):
+            f = (i + 1) / levels
+            rgb = tuple(int(a[k] + (b[k] - a[k]) * f) for k in range(3))
+            col = Color.from_rgb(*rgb)
+            out.append(base + (Style(bgcolor=col) if background else Style(color=col)))
+        return out
+    return blend_list(style_pos), blend_list(style_neg)
+
+
+def styled_level(value: float, pos: list[Style], neg: list[Style]) -> Style:
+    """The style for an activation in [-1, 1]."""
+    levels = len(pos)
+    i = min(levels - 1, int(abs(value) * levels))
+    return pos[i] if value >= 0 else neg[i]
+
+
+def resample(values: Sequence[float], n: int) -> list[float]:
+    """``values`` stretched or shrunk to ``n`` points (means over buckets when shrinking)."""
+    m = len(values)
+    if m == 0 or n <= 0:
+        return []
+    if m <= n:
+        return [values[min(m - 1, i * m // n)] for i in range(n)]
+    out = []
+    for i in range(n):
+        a, b = i * m // n, max(i * m // n + 1, (i + 1) * m // n)
+        chunk = values[a:b]
+        out.append(sum(chunk) / len(chunk))
+    return out
+
+
+class LossCurve(Widget):
+    """Training loss as a braille line, validation points, and reference lines with labels."""
+
+    COMPONENT_CLASSES = {"loss-curve--train", "loss-curve--val", "loss-curve--ref", "loss-curve--axis"}
+    DEFAULT_CSS = """
+    LossCurve { height: 1fr; min-height: 5; }
+    LossCurve > .loss-curve--train { color: $primary; }
+    LossCurve > .loss-curve--val { color: $warning; text-style: bold; }
+    LossCurve > .loss-curve--ref { color: $foreground 45%; }
+    LossCurve > .loss-curve--axis { color: $foreground 55%; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.history: Sequence[tuple[float, float]] = ()
+        self.val: Sequence[tuple[int, float]] = ()
+        self.references: dict[str, float] = {}
+
+    def set_data(self, history: Sequence[tuple[float, float]], val: Sequence[tuple[int, float]],
+                 references: dict[str, float]) -> None:
+        self.history, self.val, self.references = history, val, references
+        self.refresh()
+
+    def _y_range(self) -> tuple[float, float] | None:
+        ys = [y for _, y in self.history if y == y] + [y for _, y in self.val if y == y]
+        if not ys:
+            return None
+        refs = [v for v in self.references.values() if v == v]
+        lo, hi = min(ys + refs), max(ys + refs)
+        cap = max(refs + [min(ys)]) * 1.3 if refs else hi
+        hi = min(hi, max(cap, lo + 1e-3))
+        pad = max(hi - lo, 1e-3) * 0.04
+        return lo - pad, hi + pad
+
+    def render(self) -> Text:
+        axis = self.get_component_rich_style("loss-curve--axis")
+        yr = self._y_range()
+        width, height = self.size.width, self.size.height
+        if yr is None or width < 12 or height < 3:
+            return Text("the loss curve appears when training starts", style=axis, justify="center")
+        return self._draw(width, height, yr, axis)
+
+    def _draw(self, width: int, height: int, yr: tuple[float, float], axis: Style) -> Text:
+        lo, hi = yr
+        label_w = 5
+        pw, ph = width - label_w, height - 1  # plot cells
+        dots_x, dots_y = pw * 2, ph * 4
+        xmax = max([x for x, _ in self.history] + [x for x, _ in self.val] + [1.0])
+
+        def dot_row(y: float) -> int:
+            f = (hi - min(max(y, lo), hi)) / (hi - lo)
+            return min(dots_y - 1, max(0, round(f * (dots_y - 1))))
+
+        def dot_col(x: float) -> int:
+            return min(dots_x - 1, max(0, int(x / xmax * (dots_x - 1) + 0.5)))
+
+        bits = [[0] * pw for _ in range(ph)]
+        columns: dict[int, list[float]] = {}
+        for x, y in self.history:
+            if y == y:
+                columns.setdefault(dot_col(x), []).append(y)
+        prev: int | None = None
+        for c in sorted(columns):
+            r = dot_row(sum(columns[c]) / len(columns[c]))
+            lo_r, hi_r = (r, r) if prev is None else (min(r, prev), max(r, prev))
+            for rr in range(lo_r, hi_r + 1):
+                bits[rr // 4][c // 2] |= _BRAILLE_BITS[rr % 4][c % 2]
+            prev = r
+        train = self.get_component_rich_style("loss-curve--train")
+        val_style = self.get_component_rich_style("loss-curve--val")
+        ref_style = self.get_component_rich_style("loss-curve--ref")
+        cells: list[list[tuple[str, Style]]] = [
+            [(chr(0x2800 + b), train) if b else (" ", axis) for b in row] for row in bits
+        ]
+        for name, v in self.references.items():
+            if not lo <= v <= hi:
+                continue
+            row = dot_row(v) // 4
+            free = [bits[row][c] == 0 and cells[row][c][0] == " " for c in range(pw)]
+            for c in range(pw):
+                if free[c]:
+                    cells[row][c] = ("╌", ref_style)
+            label = f" {name} {v:.2f} "
+            # the label goes where it hides no part of the curve: right end, else left end
+            for start in (pw - len(label), 1):
+                if start >= 0 and all(free[start:start + len(label)]):
+                    for i, ch in enumerate(label):
+                        cells[row][start + i] = (ch, ref_style)
+                    break
+        for x, v in self.val:
+            if v == v:
+                cells[dot_row(v) // 4][dot_col(x) // 2] = ("•", val_style)
+        out = Text(no_wrap=True, overflow="crop")
+        mid = ph // 2
+        for i, row in enumerate(cells):
+            value = hi if i == 0 else lo if i == ph - 1 else (hi + lo) / 2 if i == mid else None
+            label = (f"{value:4.2f}" if value < 10 else f"{value:4.1f}")[:4] if value is not None else "    "
+            out.append(label + ("┤" if value is not None else "│"), style=axis)
+            for ch, st in row:
+                out.append(ch, style=st)
+            out.append("\n")
+        right = f"step {int(xmax):,}"
+        out.append(("0".rjust(label_w) + right.rjust(max(0, pw - 1)))[:width], style=axis)
+        return out
+
+
+class HiddenStrips(Widget):
+    """Per layer: a few units' activations over the last sequence (height and colour), and saturation."""
+
+    COMPONENT_CLASSES = {"hidden--pos", "hidden--neg", "hidden--label", "hidden--hot"}
+    DEFAULT_CSS = """
+    HiddenStrips { height: auto; min-height: 1; }
+    HiddenStrips > .hidden--pos { color: $error; }
+    HiddenStrips > .hidden--neg { color: $primary; }
+    HiddenStrips > .hidden--label { color: $foreground 55%; }
+    HiddenStrips > .hidden--hot { color: $warning; text-style: bold; }
+    """
+
+    def __init__(self, *, rows_per_layer: int = 1, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.units: Sequence = ()
+        self.saturation: Sequence[float] = ()
+        self.rows_per_layer = rows_per_layer
+
+    def set_data(self, units: Sequence, saturation: Sequence[float]) -> None:
+        changed = len(units) != len(self.units)
+        self.units, self.saturation = units, saturation
+        self.refresh(layout=changed)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return max(1, len(self.units) * self.rows_per_layer)
+
+    def render(self) -> Text:
+        label = self.get_component_rich_style("hidden--label")
+        if not self.units:
+            return Text("hidden-state strips appear when training starts", style=label)
+        base = Style(color=label.color)
+        pos, neg = diverging_styles(self.get_component_rich_style("hidden--pos"),
+                                    self.get_component_rich_style("hidden--neg"), base)
+        hot = self.get_component_rich_style("hidden--hot")
+        width = self.size.width or 40
+        strip_w = max(4, width - 12)
+        out = Text(no_wrap=True, overflow="crop")
+        for layer, layer_units in enumerate(self.units):
+            for r in range(self.rows_per_layer):
+                if r >= len(layer_units):
+                    break
+                out.append(f"L{layer + 1} " if r == 0 else "   ", style=label)
+                for v in resample(list(layer_units[r]), strip_w):
+                    v = max(-1.0, min(1.0, v))
+                    out.append(BLOCKS[min(7, int((v + 1) / 2 * 8))], style=styled_level(v, pos, neg))
+                if r == 0 and layer < len(self.saturation):
+                    s = self.saturation[layer]
+                    out.append(f" sat {s * 100:3.0f}%", style=hot if s > 0.5 else label)
+                out.append("\n")
+        out.rstrip()
+        return out

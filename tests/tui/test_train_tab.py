@@ -1,0 +1,159 @@
+"""Pilot tests of the Train tab with an injected fast trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Static
+
+from rnnplay.tui.app import make_app
+from rnnplay.tui.messages import CheckpointWritten, TrainingStarted, TrainingStopped
+from tests.tui.conftest import wait_until
+from tests.tui.fakes import FakeFactory
+
+
+def make(factory, ckpt_dir, **kw):
+    return make_app(trainer_factory=factory, checkpoint_dir=ckpt_dir, warm_backend=False, refresh_hz=20, **kw)
+
+
+async def test_f5_with_nothing_chosen_trains_the_default_corpus(ckpt_dir):
+    factory = FakeFactory(steps=150)
+    app = make(factory, ckpt_dir)
+    messages = []
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="the run to end")
+        await wait_until(pilot, lambda: app.phase == "idle", what="idle")
+        settings = factory.settings[0]
+        assert settings.corpus == "play" and settings.steps is None and settings.hidden is None
+        assert any(isinstance(m, TrainingStarted) for m in messages)
+        stopped = [m for m in messages if isinstance(m, TrainingStopped)][0]
+        assert stopped.reason == "completed" and stopped.error is None
+        await pilot.pause(0.1)
+        stats = str(app.query_one("#run-stats", Static).render())
+        assert "150/150" in stats
+        assert "step 150" in str(app.query_one("#status", Static).render())
+        assert Path(ckpt_dir, "fake-run.pt").exists()
+
+
+async def test_pause_resume_stop_waits_for_the_step_and_saves(ckpt_dir):
+    factory = FakeFactory(steps=100_000, step_s=0.002)
+    app = make(factory, ckpt_dir)
+    messages = []
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.phase == "running" and factory.trainers[0].step > 5, what="running")
+        await pilot.press("f5")  # pause
+        assert app.phase in ("stopping", "paused")
+        await wait_until(pilot, lambda: app.phase == "paused", what="paused")
+        trainer = factory.trainers[0]
+        paused_at = trainer.step
+        await pilot.pause(0.1)
+        assert trainer.step == paused_at, "a paused run must not take steps"
+        await pilot.press("f5")  # resume with the same trainer
+        await wait_until(pilot, lambda: trainer.step > paused_at + 5, what="resumed steps")
+        assert trainer.fit_calls == 2 and len(factory.trainers) == 1
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: app.phase == "idle", what="idle after stop")
+        assert not app.workers._workers or all(w.group != "train" or w.is_finished for w in app.workers)
+        stopped = [m for m in messages if isinstance(m, TrainingStopped)]
+        assert [m.reason for m in stopped] == ["paused", "stopped"]
+        assert trainer.saves and trainer.saves[-1][1] == trainer.step  # saved at the step it stopped on
+        assert Path(ckpt_dir, "fake-run.pt").exists()
+
+
+async def test_invalid_field_does_not_start(ckpt_dir):
+    factory = FakeFactory(steps=10)
+    app = make(factory, ckpt_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one("#hp-layers", Input).value = "0"
+        await pilot.press("f5")
+        await pilot.pause(0.1)
+        assert app.phase == "idle" and not factory.settings
+        assert app.focused is app.query_one("#hp-layers", Input)
+        app.query_one("#hp-layers", Input).value = "3"
+        app.query_one("#hp-lr", Input).value = "0.01"
+        await pilot.press("f5")  # works while the input has focus (priority binding)
+        await wait_until(pilot, lambda: bool(factory.settings), what="start")
+        assert factory.settings[0].layers == 3 and factory.settings[0].lr == 0.01
+
+
+async def test_typed_corpus_path_is_checked_inline(ckpt_dir, tmp_path):
+    factory = FakeFactory(steps=10)
+    app = make(factory, ckpt_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        path_input = app.query_one("#corpus-path", Input)
+        path_input.value = str(tmp_path / "missing.txt")
+        await pilot.pause(0.05)
+        error = app.query_one("#corpus-error", Static)
+        assert error.display and "no such file" in str(error.render())
+        await pilot.press("f5")
+        await pilot.pause(0.05)
+        assert not factory.settings
+        binary = tmp_path / "blob.bin"
+        binary.write_bytes(b"abc\x00def")
+        path_input.value = str(binary)
+        await pilot.pause(0.05)
+        assert "binary" in str(error.render())
+        good = tmp_path / "text.txt"
+        good.write_text("hello world\n" * 50, encoding="utf-8")
+        path_input.value = str(good)
+        await pilot.pause(0.05)
+        assert not error.display
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: bool(factory.settings), what="start")
+        assert factory.settings[0].corpus == str(good)
+
+
+async def test_build_error_is_shown_inline_and_the_app_stays(ckpt_dir):
+    factory = FakeFactory(error="corpus 'x' is empty; give a text file")
+    app = make(factory, ckpt_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.phase == "idle" and factory.settings, what="back to idle")
+        await pilot.pause(0.05)
+        error = app.query_one("#corpus-error", Static)
+        assert error.display and "is empty" in str(error.render())
+        assert app.is_running
+
+
+async def test_error_during_training_is_shown_and_the_app_stays(ckpt_dir):
+    factory = FakeFactory(steps=1000, fail_at=20)
+    app = make(factory, ckpt_dir)
+    messages = []
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="failure")
+        stopped = [m for m in messages if isinstance(m, TrainingStopped)][0]
+        assert stopped.reason == "failed" and "boom" in stopped.error
+        await wait_until(pilot, lambda: app.phase == "idle", what="idle")
+        assert "failed" in str(app.query_one("#status", Static).render())
+        assert any("boom" in n.message for n in app._notifications)
+        await pilot.press("f5")  # a new run can start
+        await wait_until(pilot, lambda: len(factory.trainers) == 2, what="second run")
+
+
+async def test_ctrl_s_saves_and_quit_during_training_exits_with_a_checkpoint(ckpt_dir):
+    factory = FakeFactory(steps=10_000_000, step_s=0.002)
+    app = make(factory, ckpt_dir)
+    messages = []
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.phase == "running" and factory.trainers[0].step > 3, what="running")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: any(isinstance(m, CheckpointWritten) for m in messages), what="save")
+        assert factory.trainers[0].saves[0][2] == "manual"
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: not app.is_running, what="exit")
+    trainer = factory.trainers[0]
+    assert trainer.saves[-1][2] == "stopped" and trainer.saves[-1][1] == trainer.step
+    assert Path(ckpt_dir, "fake-run.pt").exists()
+    assert app.return_code in (0, None)
+
+
+async def test_ctrl_c_quits_too(ckpt_dir):
+    app = make(FakeFactory(), ckpt_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one("#hp-steps", Input).focus()
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not app.is_running, what="exit")
