@@ -74,7 +74,11 @@ class SampleReady:
 
 @dataclass(frozen=True)
 class EpochDone:
-    """The classifier experiment's epoch summary."""
+    """The classifier experiment's epoch summary.
+
+    ``variant`` names the model when one experiment trains several (the tagging task trains
+    "unidirectional" then "bidirectional"); ``epoch_s`` is the epoch's wall time, evaluation included.
+    """
 
     step: int
     epoch: int
@@ -83,6 +87,8 @@ class EpochDone:
     train_accuracy: float
     test_accuracy: float
     lr: float
+    variant: str = ""
+    epoch_s: float = 0.0
 
 
 @dataclass(frozen=True)
