@@ -87,20 +87,14 @@ class RNN(nn.Module):
         self._check_input(x, h0)
         if self.impl == "reference":
             return self.forward_reference(x, h0)
-        xt = x.transpose(0, 1) if self.batch_first else x  # (T, B, I)
-        out, h_n = self.forward_time_major(xt, h0)  # (T, B, H), (L, B, H)
-        if self.batch_first:
-            out = out.transpose(0, 1).contiguous()  # (B, T, H)
-        return out, h_n
+        # the fast path takes either layout (one autograd node for the whole stack)
+        return forward_fast(self.cells, x, h0, self.dropout_p, self.training, self.batch_first)
 
     def forward_time_major(
         self, x: torch.Tensor, h0: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The fast path on time-major input: x (T, B, I) -> ((T, B, H), (L, B, H)). No checks."""
-        T, B, _ = x.shape
-        if h0 is None:
-            h0 = x.new_zeros(self.num_layers, B, self.hidden_size)  # (L, B, H)
-        return forward_fast(self.cells, x.contiguous(), h0, self.dropout_p, self.training)
+        return forward_fast(self.cells, x, h0, self.dropout_p, self.training)
 
     def forward_reference(
         self, x: torch.Tensor, h0: torch.Tensor | None = None

@@ -1,0 +1,463 @@
+"""rnnplay's RNN against torch.nn.RNN: training steps, inference and sampling, timed interleaved.
+
+    python benchmarks/bench_rnn.py                      # W1, W2, W3 and sampling (several minutes)
+    python benchmarks/bench_rnn.py --quick              # smoke run: W1, W2, few rounds (~1 min)
+    python benchmarks/bench_rnn.py --workloads W1,W2 --json
+
+Workloads (the issue's): W1 = SequenceClassifier, batch 32, seq 20, input 10, hidden 64, 2 layers,
+dropout 0.2 (its default), Linear(64, 2) head. W2 = CharRNN, batch 64, seq 100, embedding 256,
+hidden 256, 3 layers, vocab 65. W3 = CharRNN, batch 128, seq 128, embedding 512, hidden 512,
+3 layers, vocab 65. The char-LMs use CharRNN's default dropout (0).
+
+One *train step* = zero_grad, forward, cross-entropy, backward, Adam step (the same Adam variant
+for both, ``--adam``); *inference* = the whole model's forward in eval mode under no_grad. The
+peer is the same model built on torch.nn.RNN with the same weights (RNN.to_torch()). Every
+candidate is warmed up, then timed round-robin. *ratio* = median(ours) / median(nn.RNN);
+*paired* = median over rounds of the same round's ratio. Below 1 means faster than nn.RNN.
+*GEMM-only* rows run exactly the step's matrix products on preallocated tensors and nothing else:
+*one call per shape* does each layer's recurrent products as one big product (no time loop),
+*per-step calls* one ``mm`` per time step (what any Python time loop pays at least). *% of floor*
+= the faster GEMM-only time / the candidate's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rnnplay import CharRNN, SequenceClassifier  # noqa: E402
+from _timing import (  # noqa: E402
+    describe_load, eprint, fmt_ms, interleave, load_info, machine_info, paired_ratio, ratio_of_medians, summarize,
+)
+
+WORKLOADS = {
+    "W1": dict(kind="classifier", B=32, T=20, I=10, H=64, L=2, C=2, dropout=0.2),
+    "W2": dict(kind="lm", B=64, T=100, I=256, H=256, L=3, C=65, dropout=0.0),
+    "W3": dict(kind="lm", B=128, T=128, I=512, H=512, L=3, C=65, dropout=0.0),
+}
+TARGETS = {"W1": 0.50, "W2": 0.70, "W3": 0.80}  # training-step ratio ours / nn.RNN, paired median
+ROUNDS = {"W1": (60, 5), "W2": (20, 3), "W3": (8, 2)}  # (rounds, warm-up calls); --quick: (3, 1)
+SAMPLING_TARGET = 10_000  # chars/s at batch 1, W2 size
+
+
+# ---- the models ---------------------------------------------------------------------------------
+
+def build(w: dict, impl: str = "fast"):
+    """(ours, peer, data): our model, the same model on torch.nn.RNN with the same weights, inputs."""
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    if w["kind"] == "classifier":
+        ours = SequenceClassifier(w["I"], w["H"], w["C"], num_layers=w["L"], dropout=w["dropout"], impl=impl)
+        peer = _PeerClassifier(ours)
+        x = torch.randn(w["B"], w["T"], w["I"], generator=g)  # (B, T, I)
+        y = torch.randint(0, w["C"], (w["B"],), generator=g)  # (B,)
+    else:
+        ours = CharRNN(w["C"], w["H"], w["L"], embed_size=w["I"], dropout=w["dropout"], impl=impl)
+        peer = _PeerLM(ours)
+        x = torch.randint(0, w["C"], (w["B"], w["T"]), generator=g)  # (B, T)
+        y = torch.randint(0, w["C"], (w["B"], w["T"]), generator=g)  # (B, T)
+    return ours, peer, (x, y)
+
+
+class _PeerClassifier(nn.Module):
+    """SequenceClassifier on torch.nn.RNN: last layer's final state -> dropout -> Linear."""
+
+    def __init__(self, ours) -> None:
+        import copy
+
+        super().__init__()
+        self.rnn = ours.rnn.to_torch()
+        self.dropout = copy.deepcopy(ours.dropout)
+        self.fc = copy.deepcopy(ours.fc)
+
+    def forward(self, x):
+        _, h_n = self.rnn(x)  # (L, B, H)
+        return self.fc(self.dropout(h_n[-1]))  # (B, C)
+
+
+class _PeerLM(nn.Module):
+    """CharRNN on torch.nn.RNN (batch_first): Embedding -> nn.RNN -> Linear."""
+
+    def __init__(self, ours) -> None:
+        import copy
+
+        super().__init__()
+        self.embedding = copy.deepcopy(ours.embedding)
+        self.rnn = ours.rnn.to_torch()
+        self.fc = copy.deepcopy(ours.fc)
+
+    def forward(self, idx, h0=None):
+        out, h_n = self.rnn(self.embedding(idx), h0)  # (B, T, H)
+        return self.fc(out), h_n  # (B, T, V)
+
+
+def logits_of(model, x):
+    out = model(x)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def loss_of(logits, y):
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def make_optimizer(params, kind: str):
+    if kind == "fused":
+        return torch.optim.Adam(params, lr=1e-3, fused=True)
+    if kind == "foreach":
+        return torch.optim.Adam(params, lr=1e-3, foreach=True)
+    return torch.optim.Adam(params, lr=1e-3)  # torch's default: the for-loop version on CPU
+
+
+def train_step_fn(model, data, adam: str):
+    x, y = data
+    model.train()
+    opt = make_optimizer(model.parameters(), adam)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_of(logits_of(model, x), y).backward()
+        opt.step()
+
+    return step
+
+
+def infer_fn(model, data):
+    x, _ = data
+    model.eval()
+
+    def infer() -> None:
+        with torch.no_grad():
+            logits_of(model, x)
+
+    return infer
+
+
+# ---- the GEMM-only floor --------------------------------------------------------------------
+
+def gemm_plan(w: dict, train: bool) -> list[tuple[int, int, int, int, bool]]:
+    """(M, K, N, count, recurrent) for every matrix product of the step (as our fast path does it)."""
+    B, T, I, H, L, C = (w[k] for k in ("B", "T", "I", "H", "L", "C"))
+    lm = w["kind"] == "lm"
+    plan = []
+    for layer in range(L):
+        i_l = I if layer == 0 else H
+        plan.append((T * B, i_l, H, 1, False))  # input projection
+        plan.append((B, H, H, T - 1, True))  # recurrence (h0 = 0: step 0 needs no product)
+        if train:
+            plan.append((B, H, H, T - 1, True))  # backward through time
+            plan.append((H, (T - 1) * B, H, 1, False))  # dWhh
+            plan.append((H, T * B, i_l, 1, False))  # dWxh
+            if layer > 0 or lm:
+                plan.append((T * B, H, i_l, 1, False))  # gradient of the layer's input
+    rows = T * B if lm else B
+    plan.append((rows, H, C, 1, False))  # head
+    if train:
+        plan.append((rows, C, H, 1, False))  # head: gradient of the hidden states
+        plan.append((C, rows, H, 1, False))  # head: weight gradient
+    return plan
+
+
+def gemm_flops(plan) -> float:
+    return sum(2.0 * m * k * n * c for m, k, n, c, _ in plan)
+
+
+def gemm_fns(plan):
+    """(one call per shape, per-step calls) on preallocated tensors."""
+    g = torch.Generator().manual_seed(1)
+    ops_batched, ops_steps = [], []
+    for m, k, n, c, rec in plan:
+        a, b = torch.randn(m * c, k, generator=g), torch.randn(k, n, generator=g)
+        out = torch.empty(m * c, n)
+        ops_batched.append((a, b, out))
+        if rec:
+            a1, o1 = a[:m], out[:m]
+            ops_steps += [(a1, b, o1)] * c
+        else:
+            ops_steps.append((a, b, out))
+    mm = torch.mm
+
+    def run(ops):
+        def f() -> None:
+            for a, b, out in ops:
+                mm(a, b, out=out)
+        return f
+
+    return run(ops_batched), run(ops_steps)
+
+
+# ---- correctness ----------------------------------------------------------------------------
+
+def _peer_name(name: str) -> str:
+    """Our parameter name -> the peer's: rnn.cells.1.Whh.bias -> rnn.bias_hh_l1."""
+    parts = name.split(".")
+    if "cells" not in parts:
+        return name
+    k, lin, kind = parts[-3], parts[-2], parts[-1]
+    return f"rnn.{kind}_{'ih' if lin == 'Wxh' else 'hh'}_l{k}"
+
+
+def correctness(ours, peer, data) -> dict[str, float]:
+    """Eval mode, grad enabled, float32: max |diff| of logits, loss, every parameter gradient; no_grad logits."""
+    x, y = data
+    ours.eval(), peer.eval()
+    res, grads = {}, []
+    for m in (ours, peer):
+        m.zero_grad(set_to_none=True)
+        logits = logits_of(m, x)
+        loss = loss_of(logits, y)
+        loss.backward()
+        grads.append({n: p.grad for n, p in m.named_parameters()})
+        res.setdefault("logits", []).append(logits.detach())
+        res.setdefault("loss", []).append(loss.detach())
+        with torch.no_grad():
+            res.setdefault("infer", []).append(logits_of(m, x))
+    out = {k: float((a - b).abs().max()) for k, (a, b) in res.items()}
+    out["grads"] = max(float((g - grads[1][_peer_name(n)]).abs().max()) for n, g in grads[0].items())
+    out["max_abs_grad"] = max(float(g.abs().max()) for g in grads[1].values())
+    return out
+
+
+# ---- one workload -------------------------------------------------------------------------
+
+def run_workload(name: str, args) -> dict:
+    w = WORKLOADS[name]
+    ours, peer, data = build(w)
+    res: dict = {"config": w, "load_before": load_info(), "correctness": correctness(ours, peer, data)}
+    rounds, warm = (3, 1) if args.quick else ROUNDS[name]
+    rounds = args.rounds or rounds
+    for mode in ("train", "infer"):
+        plan = gemm_plan(w, mode == "train")
+        batched, steps = gemm_fns(plan)
+        if mode == "train":
+            fns = {"ours": train_step_fn(ours, data, args.adam), "nn.RNN": train_step_fn(peer, data, args.adam)}
+        else:
+            fns = {"ours": infer_fn(ours, data), "nn.RNN": infer_fn(peer, data)}
+        if args.reference:
+            ref, _, _ = build(w, impl="reference")
+            fns["reference"] = train_step_fn(ref, data, args.adam) if mode == "train" else infer_fn(ref, data)
+        fns["gemm_batched"], fns["gemm_steps"] = batched, steps
+        eprint(f"{name} {mode}: {rounds} rounds of {', '.join(fns)}")
+        times = interleave(fns, rounds, warm)
+        floor = min(summarize(times["gemm_batched"])["median"], summarize(times["gemm_steps"])["median"])
+        flops = gemm_flops(plan)
+        rows = {}
+        for k, ts in times.items():
+            s = summarize(ts)
+            s["ratio"] = ratio_of_medians(ts, times["nn.RNN"])
+            s["ratio_paired"] = paired_ratio(ts, times["nn.RNN"])
+            s["floor_fraction"] = floor / s["median"]
+            s["gflops"] = flops / s["median"] / 1e9
+            rows[k] = s
+        res[mode] = {"rows": rows, "gemm_gflop": flops / 1e9}
+    res["load_after"] = load_info()
+    return res
+
+
+# ---- sampling -------------------------------------------------------------------------------
+
+def sampling(args) -> dict:
+    """chars/s of CharRNN.generate (W2 size) against nn.RNN stepped in a loop with carried state."""
+    torch.manual_seed(0)
+    V, H, L, E = 65, 256, 3, 256
+    ours = CharRNN(V, H, L, embed_size=E).eval()
+    peer = _PeerLM(ours).eval()
+    length = 200 if args.quick else 1000
+    rounds = 3 if args.quick else 7
+    res = {"config": dict(vocab=V, embed=E, hidden=H, layers=L, length=length, prime=10)}
+    for batch in (1, 8):
+        prime = torch.randint(0, V, (batch, 10), generator=torch.Generator().manual_seed(2))
+        temps = torch.linspace(0.5, 1.5, batch) if batch > 1 else 1.0
+
+        def ours_fn() -> None:
+            ours.generate(prime, length, temperature=temps, generator=torch.Generator().manual_seed(3))
+
+        def peer_fn() -> None:
+            _peer_generate(peer, prime, length, temps, torch.Generator().manual_seed(3))
+
+        times = interleave({"ours": ours_fn, "nn.RNN": peer_fn}, rounds, 1)
+        res[f"batch{batch}"] = {
+            k: {"chars_per_s": batch * length / summarize(ts)["median"], **summarize(ts)} for k, ts in times.items()
+        }
+        res[f"batch{batch}"]["speedup_paired"] = 1.0 / paired_ratio(times["ours"], times["nn.RNN"])
+    return res
+
+
+@torch.no_grad()
+def _peer_generate(peer, prime, length, temperature, generator):
+    """The usual loop with torch.nn.RNN: carry h, one step per character, softmax + multinomial."""
+    B = prime.shape[0]
+    out, h = peer(prime)  # (B, T, V), (L, B, H)
+    logits = out[:, -1]  # (B, V)
+    temp = temperature.view(-1, 1) if isinstance(temperature, torch.Tensor) else temperature
+    result = torch.empty(B, length, dtype=torch.long)
+    for i in range(length):
+        probs = torch.softmax(logits / temp, dim=-1)
+        nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+        result[:, i] = nxt[:, 0]
+        out, h = peer(nxt, h)
+        logits = out[:, -1]
+    return result
+
+
+# ---- Adam variants ----------------------------------------------------------------------------
+
+def adam_section(names: list[str], quick: bool) -> dict:
+    """Adam's step alone on each workload's parameters: torch's default (a for-loop on CPU), foreach, fused."""
+    res = {}
+    for name in names:
+        ours, _, _ = build(WORKLOADS[name])
+        params = list(ours.parameters())
+        for p in params:
+            p.grad = torch.randn_like(p) * 1e-3
+        fns = {}
+        for kind in ("default", "foreach", "fused"):
+            opt = make_optimizer(params, kind)
+            fns[kind] = opt.step
+        times = interleave(fns, 5 if quick else 40, 2)
+        res[name] = {k: {**summarize(ts), "vs_default_paired": paired_ratio(ts, times["default"])}
+                     for k, ts in times.items()}
+    return res
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+ROW_NAMES = {
+    "ours": "**rnnplay RNN (fast path)**",
+    "reference": "rnnplay RNN, impl=\"reference\" (the seed's loop)",
+    "nn.RNN": "torch.nn.RNN",
+    "gemm_batched": "GEMM-only, one call per shape",
+    "gemm_steps": "GEMM-only, per-step calls",
+}
+
+
+def _describe(name: str, w: dict) -> str:
+    if w["kind"] == "classifier":
+        return (f"{name} classifier (SequenceClassifier): batch {w['B']}, seq {w['T']}, input {w['I']}, "
+                f"hidden {w['H']}, {w['L']} layers, dropout {w['dropout']}, head Linear({w['H']}, {w['C']})")
+    return (f"{name} char-LM (CharRNN): batch {w['B']}, seq {w['T']}, embedding {w['I']}, hidden {w['H']}, "
+            f"{w['L']} layers, dropout {w['dropout']}, vocab {w['C']}")
+
+
+def _cell(s: dict) -> str:
+    return f"{fmt_ms(s['median'])} [{fmt_ms(s['p25'])}-{fmt_ms(s['p75'])}]"
+
+
+def markdown(report: dict) -> str:
+    m, lines = report["machine"], []
+    lines += ["# rnnplay RNN vs torch.nn.RNN", ""]
+    lines.append(f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m['cpu_capability']}); "
+                 f"torch {m['torch']}, {m['torch_threads']} threads; Python {m['python']}.")
+    lines.append(f"Load at start: {describe_load(m['load_at_start'])}; at end: {describe_load(report['load_at_end'])}.")
+    lines.append(f"Command: `{report['command']}` (wall {report['wall_s']:.0f} s). Adam variant for both: "
+                 f"{report['adam']}. Times in ms, median [p25-p75]; ratio = ours / nn.RNN (paired: median of "
+                 f"per-round ratios); below 1 is faster than nn.RNN.")
+    for name, r in report["workloads"].items():
+        w, tr, inf = r["config"], r["train"], r["infer"]
+        lines += ["", f"## {_describe(name, w)}", ""]
+        lines.append(f"GEMM work: {tr['gemm_gflop']:.3f} GFLOP per train step, {inf['gemm_gflop']:.3f} per "
+                     f"inference; {tr['rows']['ours']['n']} train / {inf['rows']['ours']['n']} inference rounds; "
+                     f"load {describe_load(r['load_before'])} -> {describe_load(r['load_after'])}.")
+        lines += ["", "| candidate | train ms | train ratio (paired) | train % of GEMM floor | "
+                  "infer ms | infer ratio (paired) | infer % of GEMM floor |", "|---|---|---|---|---|---|---|"]
+        for key, label in ROW_NAMES.items():
+            if key not in tr["rows"]:
+                continue
+            a, b = tr["rows"][key], inf["rows"][key]
+            lines.append(f"| {label} | {_cell(a)} | {a['ratio']:.2f} ({a['ratio_paired']:.2f}) | "
+                         f"{100 * a['floor_fraction']:.0f}% | {_cell(b)} | {b['ratio']:.2f} "
+                         f"({b['ratio_paired']:.2f}) | {100 * b['floor_fraction']:.0f}% |")
+        c = r["correctness"]
+        lines += ["", f"Correctness vs nn.RNN (eval, float32, max abs diff): logits {c['logits']:.1e}, loss "
+                  f"{c['loss']:.1e}, parameter gradients {c['grads']:.1e} (largest gradient {c['max_abs_grad']:.1e}), "
+                  f"no_grad logits {c['infer']:.1e}."]
+    if report.get("sampling"):
+        s = report["sampling"]
+        cfg = s["config"]
+        lines += ["", f"## Sampling: CharRNN.generate, vocab {cfg['vocab']}, embedding {cfg['embed']}, hidden "
+                  f"{cfg['hidden']}, {cfg['layers']} layers; {cfg['length']} characters after a "
+                  f"{cfg['prime']}-character prime", "",
+                  "| batch | rnnplay chars/s | nn.RNN loop chars/s | speedup (paired) |", "|---|---|---|---|"]
+        for key, label in (("batch1", "1"), ("batch8", "8 (8 temperatures)")):
+            b = s[key]
+            lines.append(f"| {label} | {b['ours']['chars_per_s']:,.0f} | {b['nn.RNN']['chars_per_s']:,.0f} | "
+                         f"{b['speedup_paired']:.1f}x |")
+        lines += ["", "nn.RNN loop: embedding, one nn.RNN call with the carried state, Linear, softmax and "
+                  "multinomial per character; chars/s counts every row of the batch."]
+    if report.get("adam_variants"):
+        lines += ["", "## Adam step alone (our model's parameters), ms median and paired ratio vs torch's default",
+                  "", "| workload | default (for-loop) | foreach | fused |", "|---|---|---|---|"]
+        for name, a in report["adam_variants"].items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{fmt_ms(a[k]['median'])} ({a[k]['vs_default_paired']:.2f})" for k in ("default", "foreach", "fused"))
+                + " |")
+    lines += ["", "## Targets", "", "| check | target | measured | met |", "|---|---|---|---|"]
+    for row in report["summary"]:
+        lines.append(f"| {row['check']} | {row['target']} | {row['measured']} | {'yes' if row['met'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def summary(report: dict) -> list[dict]:
+    rows = []
+    for name, r in report["workloads"].items():
+        tr = r["train"]["rows"]["ours"]["ratio_paired"]
+        inf = r["infer"]["rows"]["ours"]["ratio_paired"]
+        rows.append(dict(check=f"{name} train step, ours / nn.RNN (paired)", target=f"<= {TARGETS[name]:.2f}",
+                         measured=f"{tr:.2f}", met=tr <= TARGETS[name]))
+        rows.append(dict(check=f"{name} inference, ours / nn.RNN (paired)", target="<= 1.00",
+                         measured=f"{inf:.2f}", met=inf <= 1.0))
+    if report.get("sampling"):
+        cps = report["sampling"]["batch1"]["ours"]["chars_per_s"]
+        rows.append(dict(check="sampling chars/s, batch 1, W2 size", target=f">= {SAMPLING_TARGET:,}",
+                         measured=f"{cps:,.0f}", met=cps >= SAMPLING_TARGET))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run: W1 and W2 (unless --workloads), 3 rounds")
+    ap.add_argument("--workloads", default=None, help="comma-separated subset of W1,W2,W3 ('' for none)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the markdown report")
+    ap.add_argument("--adam", choices=("fused", "foreach", "default"), default="fused",
+                    help="Adam variant, the same for ours and nn.RNN (default: fused)")
+    ap.add_argument("--rounds", type=int, default=None, help="timed rounds per workload (overrides the defaults)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
+    ap.add_argument("--reference", action="store_true", help="also time the seed's loop (impl='reference')")
+    ap.add_argument("--no-sampling", action="store_true", help="skip the sampling section")
+    ap.add_argument("--no-adam", action="store_true", help="skip the Adam-variants section")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.workloads is None:
+        names = ["W1", "W2"] if args.quick else list(WORKLOADS)
+    else:
+        names = [n.strip().upper() for n in args.workloads.split(",") if n.strip()]
+        bad = [n for n in names if n not in WORKLOADS]
+        if bad:
+            ap.error(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(WORKLOADS)}")
+    t0 = time.perf_counter()
+    report: dict = {"machine": machine_info(), "adam": args.adam, "args": vars(args),
+                    "command": "python " + " ".join([sys.argv[0].split("/rnnplay/")[-1]] + sys.argv[1:])}
+    report["workloads"] = {name: run_workload(name, args) for name in names}
+    report["sampling"] = None if args.no_sampling else sampling(args)
+    report["adam_variants"] = None if args.no_adam else adam_section(names, args.quick)
+    report["load_at_end"] = load_info()
+    report["wall_s"] = time.perf_counter() - t0
+    report["summary"] = summary(report)
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
