@@ -21,10 +21,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-
-import torch
+from typing import TYPE_CHECKING
 
 from rnnplay.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported inside the functions: `rnnplay --help` reads TrainConfig
+    import torch
 
 DEFAULT_CORPUS = "play"
 LR_SCHEDULES = ("constant", "cosine")
@@ -143,6 +145,8 @@ class Run:
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam(lr, betas); the fused kernel where this torch has it for the device (same maths)."""
+    import torch
+
     params = [p for p in model.parameters() if p.requires_grad]
     try:
         return torch.optim.Adam(params, lr=config.lr, betas=config.betas, fused=True)
@@ -170,6 +174,8 @@ def build_run(config: TrainConfig, resume: str | None = None) -> Run:
     from rnnplay.data.reference import reference_losses
     from rnnplay.device import resolve_device
     from rnnplay.model import CharRNN
+
+    import torch
 
     payload = None
     if resume is not None:

@@ -59,7 +59,11 @@ EXPLODE_STEPS = 3
 
 
 class Diverged(Exception):
-    """Raised inside the loop; fit() turns it into a Failed event."""
+    """Raised inside the loop; fit() turns it into a Failed event. ``step``: the step that failed."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class Trainer:
@@ -139,7 +143,7 @@ class Trainer:
             norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self._params if p.grad is not None]))
         loss_v, norm_v = loss.detach().item(), float(norm)
         if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
-            raise Diverged(f"the loss became {loss_v} (gradient norm {norm_v})")
+            raise Diverged(f"the loss became {loss_v} (gradient norm {norm_v})", state.step + 1)
         run.optimizer.step()
         state.hidden = h_n.detach()
         state.step += 1
@@ -148,7 +152,7 @@ class Trainer:
             self._over += 1
             if self._over >= EXPLODE_STEPS:
                 raise Diverged(f"the loss exploded to {loss_v:.2f} (above {self._explode_at:.2f}, "
-                               f"twice a uniform guess, {EXPLODE_STEPS} steps running)")
+                               f"twice a uniform guess, {EXPLODE_STEPS} steps running)", state.step)
         else:
             self._over = 0
         self._last_batch = x
@@ -203,7 +207,7 @@ class Trainer:
                     self._periodic(emit, now)
         except Diverged as exc:
             with self.lock:
-                self._on_diverged(emit, str(exc))
+                self._on_diverged(emit, str(exc), exc.step)
             return
         except Exception as exc:
             emit(Failed(state.step, f"{type(exc).__name__}: {exc}"))
@@ -251,9 +255,8 @@ class Trainer:
             path = self._save(best_path(cfg.out), "best")
             emit(CheckpointSaved(state.step, path, "best"))
 
-    def _on_diverged(self, emit: Callable[[Event], None], what: str) -> None:
+    def _on_diverged(self, emit: Callable[[Event], None], what: str, at: int) -> None:
         run, cfg = self.run, self.run.config
-        at = run.state.step
         good = self._good
         run_state.load_snapshot(run, good)
         self._over = 0

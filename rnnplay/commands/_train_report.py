@@ -1,0 +1,174 @@
+"""What `rnnplay train` shows: a rich progress bar on stderr, short samples, a summary on stdout.
+
+On a terminal the bar shows step, loss, validation loss, chars/s and ETA and redraws a few times a
+second (StepDone events only update numbers). Without a terminal (a log file, CI) it prints one
+plain line per evaluation instead. Everything but the summary goes to stderr.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from rnnplay.training.events import (
+    CheckpointSaved,
+    EvalDone,
+    Failed,
+    Finished,
+    SampleReady,
+    Started,
+    StepDone,
+)
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _short(text: str, width: int = 100, lines: int = 3) -> str:
+    out = [ln[:width] for ln in text.strip("\n").splitlines() if ln.strip()][:lines]
+    return "\n".join("  | " + ln for ln in out)
+
+
+class Reporter:
+    """Consumes trainer events (``emit``) and renders them; ``result`` builds the JSON summary."""
+
+    def __init__(self, json_mode: bool = False) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.live = self.console.is_terminal
+        self.json_mode = json_mode
+        self.progress = None
+        self.task = None
+        self.started: Started | None = None
+        self.last_step: StepDone | None = None
+        self.val_loss: float | None = None
+        self.failed: Failed | None = None
+        self.finished: Finished | None = None
+        self._last_draw = 0.0
+
+    # ---- context: the progress bar lives while training runs --------------------------------
+
+    def __enter__(self) -> Reporter:
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("step {task.completed:>6.0f}/{task.total:.0f}"),
+                BarColumn(bar_width=24),
+                TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[cps]} chars/s"),
+                TextColumn("ETA"), TimeRemainingColumn(),
+                TextColumn("{task.fields[note]}"),
+                console=self.console, refresh_per_second=4, transient=False,
+            )
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+            self.progress = None
+
+    def stopping(self, signame: str | None) -> None:
+        """Called from the signal handler: show that a stop is under way (no I/O in the handler)."""
+        self._note = f"stopping ({signame}): saving after this step; Ctrl-C again aborts"
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, note=self._note)
+
+    def _log(self, text: str, style: str | None = None) -> None:
+        (self.progress.console if self.progress is not None else self.console).print(text, style=style, markup=False)
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def emit(self, event) -> None:
+        if isinstance(event, StepDone):
+            self.last_step = event
+            now = time.monotonic()
+            if self.progress is not None and now - self._last_draw > 0.1:
+                self._last_draw = now
+                self.progress.update(self.task, completed=event.step, loss=_fmt(event.loss),
+                                     cps=f"{event.chars_per_s:,.0f}")
+        elif isinstance(event, Started):
+            self._started(event)
+        elif isinstance(event, EvalDone):
+            self.val_loss = event.val_loss
+            if self.progress is not None:
+                self.progress.update(self.task, val=_fmt(event.val_loss) + ("*" if event.best else ""))
+            else:
+                s = self.last_step
+                self._log(f"step {event.step}/{s.total_steps if s else '?'}  loss {_fmt(s.loss if s else None)}  "
+                          f"val {_fmt(event.val_loss)}{' (best)' if event.best else ''}  "
+                          f"{s.chars_per_s if s else 0:,.0f} chars/s")
+        elif isinstance(event, SampleReady):
+            self._log(f"sample at step {event.step}:\n{_short(event.text)}", style="dim")
+        elif isinstance(event, CheckpointSaved):
+            if event.reason in ("stopped", "diverged", "manual"):
+                self._log(f"saved {event.path} ({event.reason}, step {event.step})")
+        elif isinstance(event, Failed):
+            self.failed = event
+            self._log(f"rnnplay train: {event.message}", style="bold red")
+        elif isinstance(event, Finished):
+            self.finished = event
+            if self.progress is not None and self.task is not None:
+                self.progress.update(self.task, completed=event.step)
+
+    def _started(self, event: Started) -> None:
+        self.started = event
+        info = event.info
+        refs = info.get("references", {})
+        cfg = info.get("config", {})
+        what = "resuming" if event.resumed else "training"
+        self._log(
+            f"{what} on {info.get('corpus')!s}: {info.get('chars', 0):,} chars, vocab {info.get('vocab_size')}, "
+            f"validation = last {info.get('val_chars', 0):,} chars; CharRNN {cfg.get('layers')}x{cfg.get('hidden')} "
+            f"({event.params:,} params) on {event.device}; from step {event.step} to {event.total_steps}"
+        )
+        self._log(f"reference losses (nats/char, validation): uniform {_fmt(refs.get('uniform'))}, "
+                  f"unigram {_fmt(refs.get('unigram'))}, bigram {_fmt(refs.get('bigram'))}", style="dim")
+        if self.progress is not None:
+            if self.task is None:
+                self.task = self.progress.add_task("train", total=event.total_steps, completed=event.step,
+                                                   loss="-", val="-", cps="-", note="")
+            else:
+                self.progress.update(self.task, total=event.total_steps, completed=event.step)
+
+    # ---- the end ------------------------------------------------------------------------------
+
+    def result(self, trainer) -> dict:
+        summary = trainer.summary()
+        status = "diverged" if self.failed else (self.finished.reason if self.finished else "stopped")
+        info = self.started.info if self.started else {}
+        return {
+            "status": status,
+            "step": summary["step"],
+            "total_steps": trainer.config.steps,
+            "train_loss": summary["train_loss"],
+            "val_loss": summary["val_loss"],
+            "best_val_loss": summary["best_val_loss"],
+            "checkpoint": summary["checkpoint"],
+            "best_checkpoint": summary["best_checkpoint"],
+            "corpus": info.get("corpus"),
+            "vocab_size": info.get("vocab_size"),
+            "params": self.started.params if self.started else None,
+            "device": self.started.device if self.started else None,
+            "chars_per_s": round(summary["chars_per_s"], 1),
+            "elapsed_s": round(summary["elapsed_s"], 3),
+            "references": summary["references"],
+            "message": self.failed.message if self.failed else None,
+        }
+
+    def print_summary(self, r: dict) -> None:
+        refs = r["references"]
+        out = sys.stdout
+        print(f"{r['status']} at step {r['step']}/{r['total_steps']}: train loss {_fmt(r['train_loss'])}, "
+              f"val loss {_fmt(r['val_loss'])} (best {_fmt(r['best_val_loss'])}) nats/char; "
+              f"bigram reference {_fmt(refs.get('bigram'))}, uniform {_fmt(refs.get('uniform'))}", file=out)
+        print(f"{r['chars_per_s']:,.0f} chars/s over {r['elapsed_s']:.1f} s", file=out)
+        if r["checkpoint"]:
+            print(f"checkpoint: {r['checkpoint']}", file=out)
+        if r["best_checkpoint"]:
+            print(f"best so far: {r['best_checkpoint']}", file=out)
+        if r["checkpoint"]:
+            print(f"sample: rnnplay sample --checkpoint {r['checkpoint']}", file=out)

@@ -1,0 +1,155 @@
+"""The trainer: learning, events, stop/pause/continue, the lock, the divergence guard."""
+
+import math
+import threading
+
+import pytest
+import torch
+
+from rnnplay.pipeline import TrainConfig, build_run
+from rnnplay.training import events as ev
+from rnnplay.training.checkpoint import load_checkpoint
+from rnnplay.training.trainer import Trainer
+
+TEXT = "the cat sat on the mat. the dog sat on the log. " * 120
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _config(tmp_path, **kw):
+    corpus = tmp_path / "c.txt"
+    if not corpus.exists():
+        corpus.write_text(TEXT)
+    base = dict(corpus=str(corpus), steps=40, hidden=32, layers=2, embed=16, seq_len=16, batch_size=8,
+                lr=1e-2, eval_every=10, sample_every=20, sample_len=40, device="cpu", out=str(tmp_path / "run.pt"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _fit(trainer, stop=None, on=None):
+    seen = []
+
+    def emit(e):
+        seen.append(e)
+        if on is not None:
+            on(e)
+
+    trainer.fit(emit, stop or threading.Event())
+    return seen
+
+
+def test_loss_goes_down_and_events_are_in_order(tmp_path):
+    trainer = Trainer(build_run(_config(tmp_path)), hidden_stats_hz=1000)
+    seen = _fit(trainer)
+    assert isinstance(seen[0], ev.Started) and isinstance(seen[-1], ev.Finished)
+    assert seen[-1].reason == "completed" and seen[-1].step == 40
+    steps = [e for e in seen if isinstance(e, ev.StepDone)]
+    assert [e.step for e in steps] == list(range(1, 41))
+    first, last = sum(e.loss for e in steps[:5]) / 5, sum(e.loss for e in steps[-5:]) / 5
+    assert last < first - 0.8, (first, last)
+    evals = [e for e in seen if isinstance(e, ev.EvalDone)]
+    assert [e.step for e in evals] == [10, 20, 30, 40]
+    assert evals[-1].val_loss < seen[0].info["references"]["unigram"]
+    samples = [e for e in seen if isinstance(e, ev.SampleReady)]
+    assert [e.step for e in samples] == [20, 40] and all(len(s.text) == 40 for s in samples)
+    hs = [e for e in seen if isinstance(e, ev.HiddenStats)]
+    assert hs and len(hs[0].units) == 2 and len(hs[0].units[0]) == 8 and len(hs[0].units[0][0]) == 16
+    assert all(0.0 <= s <= 1.0 for s in hs[0].saturation)
+    saved = {e.reason for e in seen if isinstance(e, ev.CheckpointSaved)}
+    assert {"best", "finished"} <= saved
+    info = seen[0].info
+    assert info["vocab_size"] == len(set(TEXT)) and set(info["references"]) == {"uniform", "unigram", "bigram"}
+    assert info["references"]["uniform"] == pytest.approx(math.log(len(set(TEXT))))
+
+
+def test_stop_saves_and_fit_again_continues(tmp_path):
+    cfg = _config(tmp_path, steps=30, sample_every=0)
+    trainer = Trainer(build_run(cfg), hidden_stats_hz=0)
+    stop = threading.Event()
+    seen = _fit(trainer, stop, on=lambda e: isinstance(e, ev.StepDone) and e.step == 7 and stop.set())
+    assert seen[-1] == ev.Finished(7, "stopped", seen[-1].metrics)
+    assert any(isinstance(e, ev.CheckpointSaved) and e.reason == "stopped" for e in seen)
+    assert load_checkpoint(cfg.out)["step"] == 7
+    stop.clear()
+    seen2 = _fit(trainer, stop)  # pause/resume in one process
+    assert seen2[0].step == 7 and seen2[0].resumed
+    assert [e.step for e in seen2 if isinstance(e, ev.StepDone)] == list(range(8, 31))
+    assert seen2[-1].reason == "completed" and load_checkpoint(cfg.out)["step"] == 30
+
+
+def test_lock_lets_another_thread_sample_between_steps(tmp_path):
+    cfg = _config(tmp_path, steps=10_000, sample_every=0, eval_every=1000, out=None)
+    trainer = Trainer(build_run(cfg), hidden_stats_hz=0)
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: trainer.fit(lambda e: None, stop))
+    worker.start()
+    try:
+        while trainer.step < 3:
+            pass
+        with trainer.lock:
+            at = trainer.step
+            w = trainer.run.model.fc.weight.clone()
+            assert trainer.step == at  # no step runs while we hold the lock
+            assert torch.equal(w, trainer.run.model.fc.weight)
+        s = trainer.sampler()
+        out = s.generate(torch.zeros(1, 1, dtype=torch.long), 20, generator=torch.Generator().manual_seed(0))
+        assert len(trainer.vocab.decode(out[0])) == 20
+    finally:
+        stop.set()
+        worker.join(30)
+    assert not worker.is_alive() and trainer.step >= 3
+
+
+def test_huge_learning_rate_is_caught_and_last_good_weights_kept(tmp_path):
+    cfg = _config(tmp_path, lr=50.0, clip=0.0, steps=200, sample_every=0)
+    trainer = Trainer(build_run(cfg), hidden_stats_hz=0)
+    seen = _fit(trainer)
+    failed = seen[-1]
+    assert isinstance(failed, ev.Failed), seen[-1]
+    assert "diverged" in failed.message and "--lr" in failed.message and "--clip" in failed.message
+    assert all(torch.isfinite(p).all() for p in trainer.run.model.parameters())
+    saved = load_checkpoint(cfg.out)
+    assert saved["reason"] == "diverged" and saved["step"] == trainer.step == failed.step
+    assert all(torch.isfinite(t).all() for t in saved["weights"].values())
+
+
+def test_nan_loss_stops_before_the_update(tmp_path, monkeypatch):
+    cfg = _config(tmp_path, steps=100, sample_every=0, eval_every=50)
+    run = build_run(cfg)
+    trainer = Trainer(run, hidden_stats_hz=0)
+    forward = run.model.forward
+    calls = {"n": 0}
+
+    def poisoned(idx, h0=None):
+        logits, h = forward(idx, h0)
+        calls["n"] += run.model.training  # count training steps, not validation passes
+        if run.model.training and calls["n"] == 57:  # step 57: after the snapshot at step 50
+            logits = logits * float("nan")
+        return logits, h
+
+    monkeypatch.setattr(run.model, "forward", poisoned)
+    seen = _fit(trainer)
+    assert isinstance(seen[-1], ev.Failed) and "nan" in seen[-1].message
+    assert trainer.step == 50 and "diverged at step 57" in seen[-1].message
+    assert all(torch.isfinite(p).all() for p in run.model.parameters())
+    assert load_checkpoint(cfg.out)["step"] == 50
+
+
+def test_out_none_writes_nothing(tmp_path):
+    cfg = _config(tmp_path, steps=12, out=None, sample_every=0)
+    seen = _fit(Trainer(build_run(cfg), hidden_stats_hz=0))
+    assert not any(isinstance(e, ev.CheckpointSaved) for e in seen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+def test_cosine_schedule_warms_up_and_decays(tmp_path):
+    cfg = _config(tmp_path, steps=200, lr_schedule="cosine", out=None)
+    s = build_run(cfg).schedule
+    assert s(0) < s(9) == pytest.approx(cfg.lr)
+    assert s(199) == pytest.approx(0.1 * cfg.lr, rel=0.01)
