@@ -48,6 +48,7 @@ class Reporter:
         self.failed: Failed | None = None
         self.finished: Finished | None = None
         self._last_draw = 0.0
+        self._note = ""
 
     # ---- context: the progress bar lives while training runs --------------------------------
 
@@ -73,9 +74,7 @@ class Reporter:
 
     def stopping(self, signame: str | None) -> None:
         """Called from the signal handler: show that a stop is under way (no I/O in the handler)."""
-        self._note = f"stopping ({signame}): saving after this step; Ctrl-C again aborts"
-        if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, note=self._note)
+        self._note = f"stopping ({signame}), saving; Ctrl-C again aborts"
 
     def _log(self, text: str, style: str | None = None) -> None:
         (self.progress.console if self.progress is not None else self.console).print(text, style=style, markup=False)
@@ -89,7 +88,7 @@ class Reporter:
             if self.progress is not None and now - self._last_draw > 0.1:
                 self._last_draw = now
                 self.progress.update(self.task, completed=event.step, loss=_fmt(event.loss),
-                                     cps=f"{event.chars_per_s:,.0f}")
+                                     cps=f"{event.chars_per_s:,.0f}", note=self._note)
         elif isinstance(event, Started):
             self._started(event)
         elif isinstance(event, EvalDone):

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import torch
 
 MAX_CODE_POINT = 0x10FFFF
+_PIECE = 1 << 20
 
 
 def smallest_dtype(n: int) -> torch.dtype:
@@ -100,13 +101,16 @@ class Vocab:
 
         Raises ValueError if a code point is not in the vocabulary (use :meth:`unknown` first).
         """
-        idx = torch.index_select(self.lookup_table(), 0, cps)  # (N,) int32
-        if idx.numel() and int(idx.min()) < 0:
-            bad = sorted({chr(int(c)) for c in cps[idx < 0][:1000].tolist()})
-            raise ValueError(f"characters not in the vocabulary: {''.join(bad)!r}")
+        lut = self.lookup_table()
         if out is None:
-            return idx.to(self.dtype)
-        out.copy_(idx)
+            out = torch.empty(cps.numel(), dtype=self.dtype)
+        for s in range(0, cps.numel(), _PIECE):  # pieces: the int32 temporary stays small
+            idx = torch.index_select(lut, 0, cps[s : s + _PIECE])  # (n,) int32
+            if int(idx.min()) < 0:
+                piece = cps[s : s + _PIECE]
+                bad = sorted({chr(int(c)) for c in piece[idx < 0][:1000].tolist()})
+                raise ValueError(f"characters not in the vocabulary: {''.join(bad)!r}")
+            out[s : s + _PIECE].copy_(idx)
         return out
 
     def encode(self, text: str) -> torch.Tensor:
