@@ -164,3 +164,9 @@ def test_subprocess_sigterm_stops_and_saves(tmp_path, corpus):
 
     saved = load_checkpoint(out_path)
     assert saved["reason"] == "stopped" and saved["step"] == result["step"]
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from rnnplay.cli import build_parser; build_parser();"
+            "assert 'torch' not in sys.modules, 'rnnplay --help would import torch'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -20,7 +20,7 @@ import threading
 import time
 
 from rnnplay.commands._types import nonneg_int, positive_float, positive_int, probability
-from rnnplay.device import DEVICE_CHOICES
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # as rnnplay.device, which imports torch
 from rnnplay.errors import UserError
 
 
