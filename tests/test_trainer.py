@@ -153,3 +153,14 @@ def test_cosine_schedule_warms_up_and_decays(tmp_path):
     s = build_run(cfg).schedule
     assert s(0) < s(9) == pytest.approx(cfg.lr)
     assert s(199) == pytest.approx(0.1 * cfg.lr, rel=0.01)
+
+
+def test_hidden_stats_and_samples_never_change_the_training(tmp_path):
+    def losses(hz, sample_every):
+        cfg = _config(tmp_path, steps=15, dropout=0.2, sample_every=sample_every, out=None)
+        seen = _fit(Trainer(build_run(cfg), hidden_stats_hz=hz))
+        return [e.loss for e in seen if isinstance(e, ev.StepDone)], seen
+
+    quiet, _ = losses(0, 0)
+    busy, seen = losses(1e6, 2)
+    assert quiet == busy and sum(isinstance(e, ev.HiddenStats) for e in seen) == 15

@@ -6,8 +6,10 @@
 API used by the CLI and the TUI:
 
 * ``fit(emit, stop)`` emits ``Started``; ``StepDone`` every step (cheap: consumers buffer);
-  ``HiddenStats`` at most ``hidden_stats_hz`` times a second (8 units' activations over the first
-  sequence of the batch, per layer, and each layer's tanh saturation, from an extra no-grad pass);
+  ``HiddenStats`` at most ``hidden_stats_hz`` times a second (8 evenly spaced units' activations
+  over the first sequence of the last batch, per layer, and each layer's tanh saturation, the
+  fraction of |h| > 0.95 over its first 8 sequences; from an extra no-grad pass that starts from
+  the carried state and touches no RNG, so it never changes the training);
   ``EvalDone`` every ``eval_every`` steps; ``SampleReady`` every ``sample_every`` steps;
   ``CheckpointSaved``; then ``Finished("completed" | "stopped")`` or ``Failed(message)``.
   It is re-entrant: after a stop, ``fit`` again continues from the current step (pause/resume).
@@ -133,7 +135,8 @@ class Trainer:
         for group in run.optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        logits, h_n = model(x, state.hidden)  # (B, T, V), (L, B, H)
+        h0 = state.hidden  # (L, B, H); replaced below, never modified in place
+        logits, h_n = model(x, h0)  # (B, T, V), (L, B, H)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -155,7 +158,7 @@ class Trainer:
                                f"twice a uniform guess, {EXPLODE_STEPS} steps running)", state.step)
         else:
             self._over = 0
-        self._last_batch = x
+        self._last_batch = (x, h0)
         return loss_v, norm_v
 
     @torch.no_grad()
@@ -239,7 +242,7 @@ class Trainer:
                 emit(SampleReady(state.step, text))
         if cfg.out is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
             emit(CheckpointSaved(state.step, self._save(None, "periodic"), "periodic"))
-        if state.step % GOOD_EVERY == 0:
+        if state.step % GOOD_EVERY == 0 and self._over == 0:
             self._good = run_state.snapshot(run)
 
     def _eval(self, emit: Callable[[Event], None]) -> None:
@@ -278,17 +281,18 @@ class Trainer:
 
         model = self.run.model
         rnn = getattr(model, "rnn", None)
-        x = getattr(self, "_last_batch", None)
-        if rnn is None or not hasattr(rnn, "cells") or x is None:
+        last = getattr(self, "_last_batch", None)
+        if rnn is None or not hasattr(rnn, "cells") or last is None:
             return None
+        x, h0_all = last
         xs = x[:8]  # (b, T): a few sequences for saturation; units from the first
+        h0_all = h0_all[:, : xs.shape[0]]  # (L, b, H): the state carried into this batch
         layer_in = model.embedding(xs.t())  # (T, b, E)
         units, sat = [], []
         H = model.hidden_size
         pick = torch.linspace(0, H - 1, min(self.hidden_units, H)).round().long().tolist()
-        for cell in rnn.cells:
-            h0 = torch.zeros(1, xs.shape[0], H, device=xs.device, dtype=layer_in.dtype)
-            out, _ = forward_fast([cell], layer_in, h0, 0.0, False)  # (T, b, H)
+        for layer, cell in enumerate(rnn.cells):
+            out, _ = forward_fast([cell], layer_in, h0_all[layer : layer + 1], 0.0, False)  # (T, b, H)
             first = out[:, 0, pick].t().tolist()  # (units, T)
             units.append(tuple(tuple(round(v, 4) for v in row) for row in first))
             sat.append(float((out.abs() > 0.95).float().mean()))
