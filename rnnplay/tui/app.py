@@ -8,7 +8,10 @@ torch: the training stack loads in a thread after the first frame.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,7 +48,7 @@ class RnnPlayApp(App[int]):
         Binding("f5", "resume_training", "Resume", priority=True, id="resume"),
         Binding("f6", "stop_training", "Stop", priority=True, id="stop"),
         Binding("f9", "generate", "Generate", priority=True, id="generate"),
-        Binding("f7", "classify", "Classify", priority=True, id="classify", show=False),
+        Binding("f7", "classify", "Run/Stop", priority=True, id="classify"),
         Binding("ctrl+s", "save", "Save", priority=True, id="save"),
         Binding("ctrl+o", "open_checkpoint", "Open", priority=True, id="open"),
         Binding("f1", "help", "Help", priority=True, id="help"),
@@ -62,7 +65,7 @@ class RnnPlayApp(App[int]):
     def __init__(self, *, trainer_factory=None, classifier_runner=None, refresh_hz: float = 4.0,
                  checkpoint_dir: str = "checkpoints", device: str = "auto", corpus: str | None = None,
                  open_checkpoint: str | None = None, torch_threads: int | None = None,
-                 warm_backend: bool = True) -> None:
+                 warm_backend: bool = True, prefill: dict | None = None) -> None:
         super().__init__()
         self.refresh_hz = max(0.2, float(refresh_hz))
         self.checkpoint_dir = checkpoint_dir
@@ -70,6 +73,7 @@ class RnnPlayApp(App[int]):
         self.initial_corpus = corpus
         self.open_checkpoint_at_start = open_checkpoint
         self.warm_backend = warm_backend
+        self.prefill = dict(prefill or {})
         self.session = TrainingSession(self, trainer_factory or backend.default_trainer_factory, torch_threads)
         self.classifier_runner = classifier_runner or backend.default_classifier_runner
         self.resume_path: str | None = None
@@ -81,11 +85,11 @@ class RnnPlayApp(App[int]):
 
     def compose(self) -> ComposeResult:
         corpora, default = backend.corpus_choices()
-        if self.initial_corpus and self.initial_corpus not in [v for _, v in corpora]:
-            default = None
+        if self.initial_corpus in [v for _, v in corpora]:
+            default = self.initial_corpus  # a bundled name; a path goes into the path field
         with TabbedContent(initial="train", id="tabs"):
             with TabPane("Train", id="train"):
-                yield TrainPane(corpora, self.initial_corpus or default or corpora[0][1], id="train-pane")
+                yield TrainPane(corpora, default, id="train-pane")
             with TabPane("Generate", id="generate"):
                 yield GeneratePane(id="generate-pane")
             with TabPane("Classify", id="classify"):
@@ -96,13 +100,15 @@ class RnnPlayApp(App[int]):
     def on_mount(self) -> None:
         if self.initial_corpus and self.initial_corpus not in [v for _, v in backend.corpus_choices()[0]]:
             self.query_one("#corpus-path", Input).value = self.initial_corpus
+        for key, value in self.prefill.items():
+            self.query_one(f"#hp-{key}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
         self.set_interval(1.0 / self.refresh_hz, self._tick, name="refresh")
         self._update_status()
         self.query_one(TrainPane).set_buttons(self.phase)
         try:
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGHUP, signal.SIGTERM):
-                loop.add_signal_handler(sig, self._on_hangup)
+            loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
+            loop.add_signal_handler(signal.SIGTERM, self._on_terminate)
         except (NotImplementedError, RuntimeError, AttributeError, ValueError):
             pass  # no signals here (Windows, or not the main thread as in some test runners)
         if self.warm_backend:
@@ -344,6 +350,10 @@ class RnnPlayApp(App[int]):
     def _stop_button(self) -> None:
         self.action_stop_training()
 
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()  # F7 shows on the Classify tab only
+
     @on(Select.Changed, "#corpus")
     def _corpus_chosen(self) -> None:
         if self.resume_path:  # choosing a corpus means a new run, not the opened checkpoint
@@ -386,10 +396,33 @@ class RnnPlayApp(App[int]):
         else:
             self.exit(self.exit_code)
 
-    def _on_hangup(self) -> None:
-        """SIGHUP (the SSH session dropped) or SIGTERM: stop, save, exit; no GPU left busy."""
-        self.exit_code = 129
+    def _on_terminate(self) -> None:
+        """SIGTERM: the same as ctrl+q (stop, save, exit), with a watchdog in case the UI is stuck."""
+        self.exit_code = 143
         self.call_later(self.action_quit)
+        self._watchdog(grace_s=3.0)
+
+    def _on_hangup(self) -> None:
+        """SIGHUP: the terminal (SSH session) is gone. Stop, save, and leave without drawing.
+
+        Textual's own exit writes to the terminal and blocks once it has vanished, so a plain
+        thread finishes the job: it waits for the step in flight, saves, and ends the process.
+        """
+        self.exit_code = 129
+        self._watchdog(grace_s=0.0)
+
+    def _watchdog(self, grace_s: float) -> None:
+        def run() -> None:
+            try:
+                self.query_one(ClassifyPane).stop_now()
+            except Exception:  # the DOM is gone already
+                pass
+            self.session.shutdown(timeout=60.0)
+            if grace_s:
+                time.sleep(grace_s)  # time for a clean exit through the UI
+            os._exit(self.exit_code)
+
+        threading.Thread(target=run, name="rnnplay-shutdown", daemon=True).start()
 
 
 def make_app(**kwargs) -> RnnPlayApp:

@@ -22,7 +22,7 @@ from textual.widgets import Button, Input, Label, Static
 from rnnplay.errors import UserError
 from rnnplay.training.events import EpochDone
 from rnnplay.tui.messages import ClassifyFinished, ClassifyProgress
-from rnnplay.tui.widgets import BLOCKS, fmt_duration, resample
+from rnnplay.tui.widgets import BLOCKS, fmt_duration, resample, theme_color
 
 N_SEQUENCES = 8
 
@@ -103,6 +103,10 @@ class ClassifyPane(Vertical):
         self._run(opts, self._stop)
         return None
 
+    def stop_now(self) -> None:
+        """Ask a running experiment to stop (safe from any thread)."""
+        self._stop.set()
+
     @work(thread=True, exclusive=True, group="classify", exit_on_error=False)
     def _run(self, opts: dict, stop: threading.Event) -> None:
         epochs: list[EpochDone] = []
@@ -133,7 +137,7 @@ class ClassifyPane(Vertical):
         self.running = False
         self.query_one("#cls-run", Button).label = "Run  F7"
         if msg.error:
-            self.query_one("#cls-stats", Static).update(Text(f"failed: {msg.error}", style="bold red"))
+            self.query_one("#cls-stats", Static).update(Text(f"failed: {msg.error}", style=f"bold {theme_color(self, 'error')}"))
             self.app.notify(msg.error, title="classifier", severity="error")
             return
         self.inspection = msg.inspection
@@ -160,11 +164,11 @@ class ClassifyPane(Vertical):
         curves = Text()
         losses = [x.train_loss for x in eps]
         curves.append("loss       ", style="dim")
-        curves.append(strip(losses, min(losses), max(losses), min(width, len(losses) * 2)), style="cyan")
+        curves.append(strip(losses, min(losses), max(losses), min(width, len(losses) * 2)), style=theme_color(self, "primary"))
         curves.append(f" {losses[-1]:.3f}\n")
         accs = [x.test_accuracy for x in eps]
         curves.append("test acc   ", style="dim")
-        curves.append(strip(accs, 0.5, 1.0, min(width, len(accs) * 2)), style="green")
+        curves.append(strip(accs, 0.5, 1.0, min(width, len(accs) * 2)), style=theme_color(self, "success"))
         curves.append(f" {accs[-1]:.3f}")
         self.query_one("#cls-curves", Static).update(curves)
 
@@ -192,19 +196,20 @@ class ClassifyPane(Vertical):
         t.append(f"sequence {seq.index}: label {seq.label}, predicted {seq.predicted} ({verdict})\n",
                  style="bold")
         t.append("running mean   ", style="dim")
-        t.append(strip(rm, -span, span, w), style="yellow")
+        t.append(strip(rm, -span, span, w), style=theme_color(self, "warning"))
         t.append(f" {rm[-1]:+.3f}\n")
         t.append("P(positive)    ", style="dim")
-        t.append(strip(seq.prob_class1, 0.0, 1.0, w), style="green")
+        t.append(strip(seq.prob_class1, 0.0, 1.0, w), style=theme_color(self, "success"))
         t.append(f" {seq.prob_class1[-1]:.2f}\n")
         t.append("\nunits that track the running mean (r over all test steps):\n", style="dim")
         for unit, r in ins.top_units[:5]:
             t.append(f"unit {unit:<3} r {r:+.2f} ", style="dim")
-            t.append(strip(seq.hidden[unit], -1.0, 1.0, w), style="red" if r > 0 else "blue")
+            t.append(strip(seq.hidden[unit], -1.0, 1.0, w),
+                     style=theme_color(self, "error" if r > 0 else "primary"))
             t.append("\n")
         acc = ins.accuracy_by_step
         t.append("\naccuracy if the sequence ended at step t:\n", style="dim")
         t.append("               ")
-        t.append(strip(acc, 0.5, 1.0, w), style="green")
+        t.append(strip(acc, 0.5, 1.0, w), style=theme_color(self, "success"))
         t.append(f" {acc[0]:.2f} → {acc[-1]:.2f}")
         box.update(t)

@@ -40,6 +40,8 @@ class TrainingSession:
         self.saved_step: int | None = None
         self.intent = "stop"  # why the stop event was set: "pause", "stop" or "quit"
         self._stop = threading.Event()
+        self.idle = threading.Event()  # set while no training thread runs
+        self.idle.set()
         self._failed: str | None = None
         self._finished = False
 
@@ -59,6 +61,7 @@ class TrainingSession:
         self._stop = threading.Event()
         self._failed, self._finished, self.intent = None, False, "stop"
         stop = self._stop
+        self.idle.clear()
         self.app.run_worker(lambda: self._work(settings, stop), name="train", group="train",
                             description="training", thread=True, exit_on_error=False)
 
@@ -96,6 +99,27 @@ class TrainingSession:
             self._finished = event.reason == "completed"
 
     def _work(self, settings: TrainSettings | None, stop: threading.Event) -> None:
+        try:
+            self._train(settings, stop)
+        finally:
+            self.idle.set()
+
+    def shutdown(self, timeout: float) -> None:
+        """From any thread, without the UI: stop, wait for the step in flight, make sure it is saved.
+
+        Used when the terminal is gone (SIGHUP) and the UI can no longer draw or exit cleanly.
+        """
+        self.request_stop("quit")
+        self.idle.wait(timeout)
+        trainer = self.trainer
+        if trainer is not None and self.idle.is_set() and self.unsaved:
+            try:
+                trainer.save(reason="stopped")
+                self.saved_step = int(getattr(trainer, "step", 0))
+            except Exception:
+                log.error("saving at hang-up failed:\n%s", traceback.format_exc())
+
+    def _train(self, settings: TrainSettings | None, stop: threading.Event) -> None:
         trainer = self.trainer
         if settings is not None:
             try:

@@ -22,7 +22,7 @@ from textual.validation import Integer, Number
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from rnnplay.tui.messages import GenerateProgress
-from rnnplay.tui.widgets import diverging_styles, fmt_rate, styled_level
+from rnnplay.tui.widgets import diverging_styles, fmt_rate, styled_level, theme_color
 
 TEMP_MIN, TEMP_MAX = 0.05, 3.0
 POST_EVERY_S = 0.05
@@ -42,6 +42,8 @@ class GeneratePane(Vertical):
         self._text = ""
         self._acts: list[float] | None = None
         self._stop = threading.Event()
+        self._prime = ""
+        self._legend = ""
         self.source: Any = None
         self.source_label = "nothing to sample from yet: train (F5) or open a checkpoint (ctrl+o)"
 
@@ -76,7 +78,7 @@ class GeneratePane(Vertical):
                     yield Input("", type="integer", compact=True, id="gen-unit-index", placeholder="0",
                                 valid_empty=True, validators=[Integer(minimum=0, maximum=1_000_000)])
                 yield Button("Generate  F9", id="gen-go", compact=True, variant="primary")
-                yield Static("[ ] temperature · ctrl+r random seed", id="gen-keys", classes="hint")
+                yield Static("[ ] temperature · ctrl+r new seed", id="gen-keys", classes="hint")
             with Vertical(id="gen-out"):
                 with VerticalScroll(id="gen-scroll"):
                     yield Static("", id="gen-text")
@@ -146,6 +148,9 @@ class GeneratePane(Vertical):
         self._stop = threading.Event()
         self._run_id += 1
         self._text, self._acts = "", [] if opts["layer"] else None
+        self._prime = opts["prime"] or ""
+        self._legend = (f"colour: layer {opts['layer']} unit {opts['unit'] or 0}, "
+                        "blue −1 … 0 … +1 red") if opts["layer"] else ""
         self.query_one("#gen-status", Static).update("generating…")
         self._generate(self.source, opts, self._run_id, self._stop)
         return None
@@ -203,19 +208,23 @@ class GeneratePane(Vertical):
         self.query_one("#gen-scroll", VerticalScroll).scroll_end(animate=False)
         status = self.query_one("#gen-status", Static)
         if msg.error:
-            status.update(Text(f"error: {msg.error}", style="bold red"))
+            status.update(Text(f"error: {msg.error}", style=f"bold {theme_color(self, 'error')}"))
             self.app.notify(msg.error, severity="error")
         elif msg.done:
             rate = f" · {fmt_rate(msg.chars_per_s)} chars/s" if msg.chars_per_s else ""
-            status.update(f"{len(msg.text)} characters{rate}")
+            legend = f" · {self._legend}" if self._legend else ""
+            status.update(f"{len(msg.text)} characters{rate}{legend}")
         else:
             status.update(f"generating… {len(msg.text)} characters")
 
     def _render_text(self, text: str, acts: list[float] | None) -> Text:
-        if not acts:
-            return Text(text)
-        pos, neg = _activation_styles(self)
         out = Text()
+        if self._prime:
+            out.append(self._prime, style=Style(dim=True, underline=True))
+        if not acts:
+            out.append(text)
+            return out
+        pos, neg = _activation_styles(self)
         for ch, a in zip(text, acts):
             style = styled_level(max(-1.0, min(1.0, a)), pos, neg)
             out.append("⏎\n" if ch == "\n" else ch, style=style)
@@ -223,7 +232,7 @@ class GeneratePane(Vertical):
 
 
 def _activation_styles(pane: GeneratePane) -> tuple[list[Style], list[Style]]:
-    """Background styles from the screen colour to red (positive) / blue (negative)."""
-    bg = pane.styles.background.rich_color if pane.styles.background.a > 0 else None
-    base = Style(bgcolor=bg or pane.app.screen.styles.background.rich_color)
-    return diverging_styles(Style(color="#d0443e"), Style(color="#3b78d0"), base, levels=8, background=True)
+    """Background styles from the screen colour towards red (positive) / blue (negative)."""
+    base = Style(bgcolor=theme_color(pane, "background", "#121212"))
+    return diverging_styles(Style(color="#d0443e"), Style(color="#3b78d0"), base, levels=8,
+                            background=True, strength=0.8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -52,17 +53,17 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q,question_mark", "dismiss", "Close", priority=True)]
 
     def compose(self) -> ComposeResult:
-        text = Text()
-        for title, rows in HELP:
-            text.append(f"{title}\n", style="bold")
-            for key, what in rows:
-                text.append(f"  {key:<16}", style="bold")
-                text.append(f"{what}\n")
-            text.append("\n")
-        text.append(ABOUT, style="dim")
         with Vertical(id="help-box", classes="dialog"):
             with VerticalScroll():
-                yield Static(text)
+                for title, rows in HELP:
+                    table = Table(box=None, show_header=False, padding=(0, 1, 0, 0), expand=True)
+                    table.add_column(width=16, no_wrap=True, style="bold")
+                    table.add_column(ratio=1)
+                    for key, what in rows:
+                        table.add_row(key, what)
+                    yield Label(title, classes="section")
+                    yield Static(table)
+                yield Static(Text(ABOUT), classes="hint help-about")
             yield Label("esc closes", classes="hint")
 
     def on_mount(self) -> None:

@@ -75,6 +75,16 @@ class TrainPane(Vertical):
         self.query_one("#loss-curve").border_title = "loss · train ⠒ val • references ╌"
         self.query_one("#sample").border_title = "sample"
 
+    def on_resize(self) -> None:
+        """Taller terminals show more units per layer and a longer sample."""
+        h = self.size.height
+        strips = self.query_one("#hidden", HiddenStrips)
+        rows = 1 if h < 28 else 2 if h < 36 else 3
+        if strips.rows_per_layer != rows:
+            strips.rows_per_layer = rows
+            strips.refresh(layout=True)
+        self.query_one("#sample").styles.height = 7 if h < 30 else 10
+
     # ---- the form ------------------------------------------------------------------------------
 
     def set_defaults(self, defaults: dict) -> None:

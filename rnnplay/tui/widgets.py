@@ -38,8 +38,16 @@ def fmt_rate(v: float | None) -> str:
     return f"{v / 1e3:.1f}k" if v >= 1e3 else f"{v:.0f}"
 
 
+def theme_color(widget: Widget, name: str, fallback: str = "#888888") -> str:
+    """A colour of the current theme (``primary``, ``success``, ...) as a hex string."""
+    try:
+        return widget.app.theme_variables.get(name) or fallback
+    except Exception:  # no app yet
+        return fallback
+
+
 def diverging_styles(style_pos: Style, style_neg: Style, base: Style, levels: int = 8,
-                     background: bool = False) -> tuple[list[Style], list[Style]]:
+                     background: bool = False, strength: float = 1.0) -> tuple[list[Style], list[Style]]:
     """Styles from ``base`` towards the positive / negative colour in ``levels`` steps.
 
     ``background`` colours the cell behind the text (for generated characters) instead of the
@@ -56,7 +64,7 @@ def diverging_styles(style_pos: Style, style_neg: Style, base: Style, levels: in
             return [base] * levels
         out = []
         for i in range(levels):
-            f = (i + 1) / levels
+            f = (i + 1) / levels * strength
             rgb = tuple(int(a[k] + (b[k] - a[k]) * f) for k in range(3))
             col = Color.from_rgb(*rgb)
             out.append(base + (Style(bgcolor=col) if background else Style(color=col)))

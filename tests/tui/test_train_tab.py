@@ -8,8 +8,8 @@ from textual.widgets import Input, Static
 
 from rnnplay.tui.app import make_app
 from rnnplay.tui.messages import CheckpointWritten, TrainingStarted, TrainingStopped
-from tests.tui.conftest import wait_until
-from tests.tui.fakes import FakeFactory
+from tui_fakes import FakeFactory
+from tui_helpers import wait_until
 
 
 def make(factory, ckpt_dir, **kw):
