@@ -152,7 +152,8 @@ class Reporter:
             "vocab_size": info.get("vocab_size"),
             "params": self.started.params if self.started else None,
             "device": self.started.device if self.started else None,
-            "chars_per_s": round(summary["chars_per_s"], 1),
+            "chars_per_s": round(summary["avg_chars_per_s"], 1),
+            "recent_chars_per_s": round(summary["chars_per_s"], 1),
             "elapsed_s": round(summary["elapsed_s"], 3),
             "references": summary["references"],
             "message": self.failed.message if self.failed else None,
@@ -164,7 +165,8 @@ class Reporter:
         print(f"{r['status']} at step {r['step']}/{r['total_steps']}: train loss {_fmt(r['train_loss'])}, "
               f"val loss {_fmt(r['val_loss'])} (best {_fmt(r['best_val_loss'])}) nats/char; "
               f"bigram reference {_fmt(refs.get('bigram'))}, uniform {_fmt(refs.get('uniform'))}", file=out)
-        print(f"{r['chars_per_s']:,.0f} chars/s over {r['elapsed_s']:.1f} s", file=out)
+        print(f"{r['chars_per_s']:,.0f} chars/s on average over {r['elapsed_s']:.1f} s "
+              f"(recently {r['recent_chars_per_s']:,.0f})", file=out)
         if r["checkpoint"]:
             print(f"checkpoint: {r['checkpoint']}", file=out)
         if r["best_checkpoint"]:

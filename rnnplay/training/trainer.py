@@ -83,6 +83,7 @@ class Trainer:
         self._good: dict | None = None
         self._elapsed = 0.0
         self._chars_per_s = 0.0
+        self._steps_run = 0  # steps taken by this Trainer (this process), for the average rate
         self._last_hidden_t = 0.0
         self.last_checkpoint: str | None = None
 
@@ -203,6 +204,7 @@ class Trainer:
                     dt = max(1e-9, now - t_last)
                     t_last = now
                     self._elapsed += dt
+                    self._steps_run += 1
                     cps = run.batches.chars_per_step / dt
                     self._chars_per_s = cps if self._chars_per_s == 0 else 0.9 * self._chars_per_s + 0.1 * cps
                     emit(StepDone(state.step, run.config.steps, loss, run.optimizer.param_groups[0]["lr"], norm,
@@ -338,7 +340,8 @@ class Trainer:
             "best_val_loss": state.best_val_loss,
             "checkpoint": self.last_checkpoint,
             "best_checkpoint": best_path(self.run.config.out) if self.run.config.out and state.best_val_loss is not None else None,
-            "chars_per_s": self._chars_per_s,
+            "chars_per_s": self._chars_per_s,  # recent (smoothed)
+            "avg_chars_per_s": self._steps_run * self.run.batches.chars_per_step / self._elapsed if self._elapsed else 0.0,
             "elapsed_s": self._elapsed,
             "references": dict(self.run.references),
         }
