@@ -130,6 +130,8 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path, corpus, capsys):
     _one_line_error(capsys, ["train", "--corpus", corpus, "--dropout", "1.5"], "--dropout")
     _one_line_error(capsys, ["train", "--corpus", corpus, "--clip", "nan"], "--clip")
     _one_line_error(capsys, ["train", "--resume", str(foreign)], "not an rnnplay checkpoint")
+    _one_line_error(capsys, ["train", "--corpus", corpus, "--out", str(tmp_path)], "is a folder")
+    _one_line_error(capsys, ["train", "--corpus", corpus, "--out", str(binary / "x.pt")], "cannot create folder")
     _one_line_error(capsys, ["sample", "--checkpoint", str(tmp_path / "nope.pt")], "does not exist")
     _one_line_error(capsys, ["sample", "--checkpoint", str(corpus)], "unreadable")
     _one_line_error(capsys, ["sample", "--checkpoint", str(foreign), "--temperature", "0"], "--temperature")

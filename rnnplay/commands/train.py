@@ -94,12 +94,26 @@ def _config(args: argparse.Namespace):
     return TrainConfig(**given)
 
 
+def _check_writable(out: str) -> None:
+    """Fail before training, not at the first save, when --out cannot be written."""
+    folder = os.path.dirname(os.path.abspath(out))
+    if os.path.isdir(out):
+        raise UserError(f"--out {out!r} is a folder; give a file path such as {os.path.join(out, 'run.pt')}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out!r}: cannot create folder {folder!r} ({exc.strerror}); choose another path") from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"--out {out!r}: folder {folder!r} is not writable; choose another path")
+
+
 def run(args: argparse.Namespace) -> int:
     from rnnplay.commands._train_report import Reporter
     from rnnplay.pipeline import build_run
     from rnnplay.training.trainer import Trainer
 
     config = _config(args)
+    _check_writable(config.out)
     run_ = build_run(config, resume=args.resume)
     if run_.state.step >= config.steps:
         raise UserError(f"the checkpoint is already at step {run_.state.step} of --steps {config.steps}; "
