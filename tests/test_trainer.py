@@ -164,3 +164,20 @@ def test_hidden_stats_and_samples_never_change_the_training(tmp_path):
     quiet, _ = losses(0, 0)
     busy, seen = losses(1e6, 2)
     assert quiet == busy and sum(isinstance(e, ev.HiddenStats) for e in seen) == 15
+
+
+def test_a_consumer_may_take_the_lock_inside_emit(tmp_path):
+    cfg = _config(tmp_path, steps=12, eval_every=4, sample_every=0)
+    trainer = Trainer(build_run(cfg), hidden_stats_hz=0)
+    got = []
+
+    def on(e):
+        if isinstance(e, ev.EvalDone):  # e.g. the TUI snapshots weights or saves when told to
+            got.append(trainer.sampler())
+            trainer.save(str(tmp_path / f"manual-{e.step}.pt"))
+
+    worker = threading.Thread(target=lambda: _fit(trainer, on=on))
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "emit was called with the lock held"
+    assert len(got) == 3 and (tmp_path / "manual-12.pt").exists()

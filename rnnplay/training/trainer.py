@@ -14,8 +14,8 @@ API used by the CLI and the TUI:
   ``CheckpointSaved``; then ``Finished("completed" | "stopped")`` or ``Failed(message)``.
   It is re-entrant: after a stop, ``fit`` again continues from the current step (pause/resume).
   On stop it saves a checkpoint (reason "stopped"), at the end one (reason "finished").
-* ``lock`` (a ``threading.Lock``) is held during every step, evaluation and save: another thread
-  takes it to read the weights between steps. ``sampler()`` does that and returns a
+* ``lock`` (a ``threading.Lock``) is held during every step, evaluation and save (events are
+  emitted after it is released): another thread takes it to read the weights between steps. ``sampler()`` does that and returns a
   :class:`rnnplay.model.Sampler` snapshot; ``vocab`` decodes its output. ``step`` is the step count.
 * ``save(path=None, reason="manual")`` writes an atomic checkpoint (default ``config.out``).
 * ``train_step()`` runs one step with no events (benchmarks use it); ``evaluate()`` the validation loss.
@@ -196,6 +196,7 @@ class Trainer:
         emit(Started(state.step, run.config.steps, sum(p.numel() for p in self._params), str(run.device),
                      resumed=state.step > 0, info=self.info()))
         t_last = time.perf_counter()
+        pending: list[Event] = []  # events are emitted outside the lock, so a consumer may take it
         try:
             while state.step < run.config.steps and not stop.is_set():
                 with self.lock:
@@ -207,26 +208,30 @@ class Trainer:
                     self._steps_run += 1
                     cps = run.batches.chars_per_step / dt
                     self._chars_per_s = cps if self._chars_per_s == 0 else 0.9 * self._chars_per_s + 0.1 * cps
-                    emit(StepDone(state.step, run.config.steps, loss, run.optimizer.param_groups[0]["lr"], norm,
-                                  self._chars_per_s, self._elapsed))
-                    self._periodic(emit, now)
+                    pending.append(StepDone(state.step, run.config.steps, loss, run.optimizer.param_groups[0]["lr"],
+                                            norm, self._chars_per_s, self._elapsed))
+                    self._periodic(pending.append, now)
+                _flush(pending, emit)
         except Diverged as exc:
             with self.lock:
-                self._on_diverged(emit, str(exc), exc.step)
+                self._on_diverged(pending.append, str(exc), exc.step)
+            _flush(pending, emit)
             return
         except Exception as exc:
+            _flush(pending, emit)
             emit(Failed(state.step, f"{type(exc).__name__}: {exc}"))
             raise
         with self.lock:
             run_state.capture_rng(state)
             if state.step >= run.config.steps:
                 if not state.val_step or state.val_step[-1] != state.step:
-                    self._eval(emit)
+                    self._eval(pending.append)
                 reason, ckpt_reason = "completed", "finished"
             else:
                 reason, ckpt_reason = "stopped", "stopped"
             if run.config.out is not None:
-                emit(CheckpointSaved(state.step, self._save(None, ckpt_reason), ckpt_reason))
+                pending.append(CheckpointSaved(state.step, self._save(None, ckpt_reason), ckpt_reason))
+        _flush(pending, emit)
         emit(Finished(state.step, reason, self.summary()))
 
     def _periodic(self, emit: Callable[[Event], None], now: float) -> None:
@@ -345,3 +350,9 @@ class Trainer:
             "elapsed_s": self._elapsed,
             "references": dict(self.run.references),
         }
+
+
+def _flush(pending: list, emit: Callable[[Event], None]) -> None:
+    for event in pending:
+        emit(event)
+    pending.clear()
