@@ -1,3 +1,6 @@
-from rnnplay.cli import entry
+"""`python -m rnnplay` runs the CLI."""
 
-entry()
+if __name__ == "__main__":
+    from rnnplay.cli import entry
+
+    entry()
