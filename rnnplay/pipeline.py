@@ -10,7 +10,7 @@
 optimizer, schedule, step, RNG states, batch position, carried hidden state, metric history).
 
 Defaults (:class:`TrainConfig`) are chosen to show a model learning within a minute on two CPU
-cores: the bundled ``play`` corpus (:data:`DEFAULT_CORPUS`), a 2-layer CharRNN with 256 hidden
+cores: the bundled ``play`` corpus (:data:`DEFAULT_CORPUS`), the seed's 3-layer CharRNN with 256 hidden
 units and 64-wide embeddings, 32 streams of 64 characters per step, Adam at lr 2e-3, clipping
 at global norm 5. On resume, the fields in :data:`FIXED_ON_RESUME` must match the checkpoint
 (they define the model and the data order); the others (steps, lr, clip, device, ...) may change.
@@ -40,7 +40,7 @@ class TrainConfig:
     corpus: str = DEFAULT_CORPUS
     steps: int = 2000
     hidden: int = 256
-    layers: int = 2
+    layers: int = 3  # the seed's CharRNN
     embed: int | None = 64  # None: as wide as hidden
     seq_len: int = 64
     batch_size: int = 32
