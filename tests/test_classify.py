@@ -233,3 +233,10 @@ def test_default_epochs():
     assert ClassifyConfig().total_epochs == exp.DEFAULT_EPOCHS["classify"]
     assert ClassifyConfig(task="tagging").total_epochs == exp.DEFAULT_EPOCHS["tagging"]
     assert ClassifyConfig(epochs=3).total_epochs == 3
+
+
+def test_bidirectional_tagger_wins_when_the_tag_depends_on_the_next_step():
+    result, _ = _run(ClassifyConfig(task="tagging", epochs=3, n_train=1000, n_test=256))
+    uni, bi = (v.test_accuracy for v in result.variants)
+    assert uni < 0.78  # a left-to-right model cannot beat ~0.7625 (it never sees x[t+1] in time)
+    assert bi > 0.9 and bi - uni > 0.1

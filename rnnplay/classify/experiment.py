@@ -82,6 +82,8 @@ class ClassifyConfig:
                      "tagger_layers", "batch_size", "lr_step_epochs", "total_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.tag_feature < self.input_size:
+            raise ValueError(f"tag_feature must be in [0, {self.input_size}), got {self.tag_feature}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not (self.lr > 0 and math.isfinite(self.lr)) or not 0 < self.lr_gamma <= 1:
