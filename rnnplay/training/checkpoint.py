@@ -43,6 +43,15 @@ def best_path(out: str | os.PathLike) -> str:
     return str(p.with_suffix(".best.pt") if p.suffix == ".pt" else p.with_name(p.name + ".best.pt"))
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def save_checkpoint(payload: dict, path: str | os.PathLike) -> str:
     """Write ``payload`` to ``path`` atomically; returns the path. Folders are created as needed."""
     path = Path(path)
@@ -53,6 +62,8 @@ def save_checkpoint(payload: dict, path: str | os.PathLike) -> str:
     payload = {"format": FORMAT, "version": FORMAT_VERSION, **payload}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual rw-r--r--
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
             fh.flush()
