@@ -94,7 +94,7 @@ def test_stacked_rnn_gradcheck(form, batch_first, bias):
             params += [torch.randn(H, dtype=torch.double, requires_grad=True) for _ in range(2)]
 
     def f(x, h0, *params):
-        return StackedRNN.apply(x, h0, 0.0, batch_first, L, bias, *params)
+        return StackedRNN.apply(x, h0, None, 0.0, batch_first, L, bias, *params)
 
     assert torch.autograd.gradcheck(f, (x, h0, *params))
 
@@ -112,7 +112,7 @@ def test_stacked_rnn_gradcheck_with_dropout():
 
     def f(x, *params):
         torch.manual_seed(5)
-        return StackedRNN.apply(x, None, 0.4, True, L, True, *params)
+        return StackedRNN.apply(x, None, None, 0.4, True, L, True, *params)
 
     assert torch.autograd.gradcheck(f, (x, *params))
 
@@ -202,3 +202,46 @@ def test_make_adam_is_fused_on_cpu_and_matches_default():
     for p, q in zip(a.parameters(), b.parameters()):
         assert_close(p, q)
     opt_b.load_state_dict(opt_a.state_dict())  # fused and unfused state dicts are interchangeable
+
+
+@pytest.mark.parametrize("fold", [True, False])
+@pytest.mark.parametrize("with_h0", [True, False])
+def test_charrnn_fast_matches_reference(form, monkeypatch, fold, with_h0):
+    """CharRNN folds the embedding into layer 1 (V < T*B): logits, h_n and every gradient as the seed's loop."""
+    monkeypatch.setattr(fast, "FOLD_EMBEDDING", fold)
+    torch.manual_seed(4)
+    ours = CharRNN(7, hidden_size=6, num_layers=2, embed_size=5, dropout=0.3).double().eval()
+    ref = CharRNN(7, hidden_size=6, num_layers=2, embed_size=5, dropout=0.3, impl="reference").double().eval()
+    ref.load_state_dict(ours.state_dict())
+    idx = torch.randint(0, 7, (3, 9))
+    idx[0, :7] = torch.arange(7)  # every token present; token 6 never appears in row 1 (zero-gradient rows)
+    h0 = torch.randn(2, 3, 6, dtype=torch.double, requires_grad=True) if with_h0 else None
+    results = []
+    for model in (ours, ref):
+        logits, h_n = model(idx, h0)
+        loss = (logits * torch.linspace(-1, 1, 7, dtype=torch.double)).sum() + h_n.pow(2).sum()
+        inputs = list(model.parameters()) + ([h0] if with_h0 else [])
+        results.append((logits, h_n, torch.autograd.grad(loss, inputs)))
+    (l1, h1, g1), (l2, h2, g2) = results
+    assert_close(l1, l2, rtol=1e-10, atol=1e-10)
+    assert_close(h1, h2, rtol=1e-10, atol=1e-10)
+    for a, b in zip(g1, g2):
+        assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_stacked_rnn_gradcheck_token_input(form):
+    T, B, V, E, H, L = 4, 3, 5, 3, 4, 2
+    idx = torch.randint(0, V, (T, B))
+    emb = torch.randn(V, E, dtype=torch.double, requires_grad=True)
+    h0 = torch.randn(L, B, H, dtype=torch.double, requires_grad=True)
+    params = []
+    for layer in range(L):
+        params += [(0.5 * torch.randn(H, E if layer == 0 else H, dtype=torch.double)).requires_grad_(),
+                   (0.5 * torch.randn(H, H, dtype=torch.double)).requires_grad_(),
+                   torch.randn(H, dtype=torch.double, requires_grad=True),
+                   torch.randn(H, dtype=torch.double, requires_grad=True)]
+
+    def f(emb, h0, *params):
+        return StackedRNN.apply(idx, h0, emb, 0.0, False, L, True, *params)
+
+    assert torch.autograd.gradcheck(f, (emb, h0, *params))

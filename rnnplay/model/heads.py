@@ -101,8 +101,8 @@ class CharRNN(nn.Module):
             emb = self.embedding(idx)  # (B, T, E)
             out, h_n = self.rnn(emb, h0)  # (B, T, H)
             return self.fc(out), h_n  # (B, T, V)
-        emb = self.embedding(idx.t())  # (T, B, E): time-major skips two transposes of (B, T, H)
-        out, h_n = self.rnn.forward_time_major(emb, h0)  # (T, B, H), (L, B, H)
+        # time-major skips two transposes of (B, T, H); the embedding is folded into layer 1
+        out, h_n = self.rnn.forward_time_major(idx.t(), h0, embedding=self.embedding.weight)  # (T, B, H)
         logits = self.fc(out)  # (T, B, V)
         return logits.transpose(0, 1), h_n  # (B, T, V)
 

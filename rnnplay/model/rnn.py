@@ -91,10 +91,14 @@ class RNN(nn.Module):
         return forward_fast(self.cells, x, h0, self.dropout_p, self.training, self.batch_first)
 
     def forward_time_major(
-        self, x: torch.Tensor, h0: torch.Tensor | None = None
+        self, x: torch.Tensor, h0: torch.Tensor | None = None, embedding: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The fast path on time-major input: x (T, B, I) -> ((T, B, H), (L, B, H)). No checks."""
-        return forward_fast(self.cells, x, h0, self.dropout_p, self.training)
+        """The fast path on time-major input: x (T, B, I) -> ((T, B, H), (L, B, H)). No checks.
+
+        With ``embedding`` (V, I), x is (T, B) token indices and layer 1 reads ``embedding[x]``
+        (folded into its input projection, see rnnplay.model.fast).
+        """
+        return forward_fast(self.cells, x, h0, self.dropout_p, self.training, embedding=embedding)
 
     def forward_reference(
         self, x: torch.Tensor, h0: torch.Tensor | None = None
