@@ -14,10 +14,12 @@ for both, ``--adam``); *inference* = the whole model's forward in eval mode unde
 peer is the same model built on torch.nn.RNN with the same weights (RNN.to_torch()). Every
 candidate is warmed up, then timed round-robin. *ratio* = median(ours) / median(nn.RNN);
 *paired* = median over rounds of the same round's ratio. Below 1 means faster than nn.RNN.
-*GEMM-only* rows run exactly the step's matrix products on preallocated tensors and nothing else:
-*one call per shape* does each layer's recurrent products as one big product (no time loop),
-*per-step calls* one ``mm`` per time step (what any Python time loop pays at least). *% of floor*
-= the faster GEMM-only time / the candidate's time.
+*GEMM-only* rows run exactly the matrix products of our step (the same shapes, on preallocated
+tensors) and nothing else: *one call per shape* does each layer's recurrent products as one big
+product (no time loop), *per-step calls* one ``mm`` per time step (what any Python time loop pays at
+least). *% of floor* = the faster GEMM-only time / the candidate's time. CharRNN reads layer 1's
+input from the (V, H) table E @ Wxh^T (V < T*B), so its step has no (T*B, E) x (E, H) products;
+nn.RNN's step has them (``--no-fold`` turns the fold off for comparison).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import rnnplay.model.fast as fast  # noqa: E402
 from rnnplay import CharRNN, SequenceClassifier  # noqa: E402
 from _timing import (  # noqa: E402
     describe_load, eprint, fmt_ms, interleave, load_info, machine_info, paired_ratio, ratio_of_medians, summarize,
@@ -147,16 +150,23 @@ def gemm_plan(w: dict, train: bool) -> list[tuple[int, int, int, int, bool]]:
     """(M, K, N, count, recurrent) for every matrix product of the step (as our fast path does it)."""
     B, T, I, H, L, C = (w[k] for k in ("B", "T", "I", "H", "L", "C"))
     lm = w["kind"] == "lm"
+    fold = lm and fast.FOLD_EMBEDDING and C < T * B  # CharRNN: layer 1 reads rows of E @ Wxh^T
     plan = []
     for layer in range(L):
         i_l = I if layer == 0 else H
-        plan.append((T * B, i_l, H, 1, False))  # input projection
+        if layer == 0 and fold:
+            plan.append((C, I, H, 1, False))  # the (V, H) table E @ Wxh^T
+            if train:
+                plan += [(C, H, I, 1, False), (H, C, I, 1, False)]  # dE, dWxh from the (V, H) table gradient
+        else:
+            plan.append((T * B, i_l, H, 1, False))  # input projection
         plan.append((B, H, H, T - 1, True))  # recurrence (h0 = 0: step 0 needs no product)
         if train:
             plan.append((B, H, H, T - 1, True))  # backward through time
             plan.append((H, (T - 1) * B, H, 1, False))  # dWhh
-            plan.append((H, T * B, i_l, 1, False))  # dWxh
-            if layer > 0 or lm:
+            if not (layer == 0 and fold):
+                plan.append((H, T * B, i_l, 1, False))  # dWxh
+            if layer > 0 or (lm and not fold):
                 plan.append((T * B, H, i_l, 1, False))  # gradient of the layer's input
     rows = T * B if lm else B
     plan.append((rows, H, C, 1, False))  # head
@@ -360,6 +370,14 @@ def markdown(report: dict) -> str:
     lines.append(f"Command: `{report['command']}` (wall {report['wall_s']:.0f} s). Adam variant for both: "
                  f"{report['adam']}. Times in ms, median [p25-p75]; ratio = ours / nn.RNN (paired: median of "
                  f"per-round ratios); below 1 is faster than nn.RNN.")
+    lines += ["", "Method: a train step is zero_grad + forward + cross-entropy + backward + Adam step; inference "
+              "is the model's forward in eval mode under no_grad. nn.RNN runs the same model with the same "
+              "weights (RNN.to_torch()). Candidates are warmed up, then timed round-robin, order reversed "
+              "every other round. GEMM-only rows run just the matrix products of our step on preallocated "
+              "tensors (one call per shape, or one call per time step); % of GEMM floor = the faster of "
+              "them / the candidate's time. CharRNN reads layer 1's input from the (V, H) table "
+              "E @ Wxh^T instead of multiplying the embeddings by Wxh (V < T*B)"
+              + (", turned off here (--no-fold)." if report["args"].get("no_fold") else ".")]
     for name, r in report["workloads"].items():
         w, tr, inf = r["config"], r["train"], r["infer"]
         lines += ["", f"## {_describe(name, w)}", ""]
@@ -433,7 +451,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reference", action="store_true", help="also time the seed's loop (impl='reference')")
     ap.add_argument("--no-sampling", action="store_true", help="skip the sampling section")
     ap.add_argument("--no-adam", action="store_true", help="skip the Adam-variants section")
+    ap.add_argument("--no-fold", action="store_true",
+                    help="CharRNN: multiply the embeddings by Wxh instead of reading rows of the folded table")
     args = ap.parse_args(argv)
+    if args.no_fold:
+        fast.FOLD_EMBEDDING = False
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.workloads is None:

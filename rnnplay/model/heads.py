@@ -31,7 +31,11 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, I) -> logits (B, C)."""
-        _, h_final = self.rnn(x)  # (L, B, H)
+        if self.rnn.impl == "reference":
+            _, h_final = self.rnn(x)  # (L, B, H)
+        else:  # time-major call: the unused outputs are not copied back to batch-first
+            self.rnn._check_input(x, None)
+            _, h_final = self.rnn.forward_time_major(x.transpose(0, 1))  # (L, B, H)
         h_last = self.dropout(h_final[-1])  # (B, H): last layer
         return self.fc(h_last)  # (B, C)
 
