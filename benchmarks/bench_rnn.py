@@ -54,7 +54,7 @@ SAMPLING_TARGET = 10_000  # chars/s at batch 1, W2 size
 
 # ---- the models ---------------------------------------------------------------------------------
 
-def build(w: dict, impl: str = "fast"):
+def build(w: dict, impl: str = "fast", device: str = "cpu"):
     """(ours, peer, data): our model, the same model on torch.nn.RNN with the same weights, inputs."""
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
@@ -68,7 +68,7 @@ def build(w: dict, impl: str = "fast"):
         peer = _PeerLM(ours)
         x = torch.randint(0, w["C"], (w["B"], w["T"]), generator=g)  # (B, T)
         y = torch.randint(0, w["C"], (w["B"], w["T"]), generator=g)  # (B, T)
-    return ours, peer, (x, y)
+    return ours.to(device), peer.to(device), (x.to(device), y.to(device))
 
 
 class _PeerClassifier(nn.Module):
@@ -180,13 +180,13 @@ def gemm_flops(plan) -> float:
     return sum(2.0 * m * k * n * c for m, k, n, c, _ in plan)
 
 
-def gemm_fns(plan):
+def gemm_fns(plan, device: str = "cpu"):
     """(one call per shape, per-step calls) on preallocated tensors."""
     g = torch.Generator().manual_seed(1)
     ops_batched, ops_steps = [], []
     for m, k, n, c, rec in plan:
-        a, b = torch.randn(m * c, k, generator=g), torch.randn(k, n, generator=g)
-        out = torch.empty(m * c, n)
+        a, b = torch.randn(m * c, k, generator=g).to(device), torch.randn(k, n, generator=g).to(device)
+        out = torch.empty(m * c, n, device=device)
         ops_batched.append((a, b, out))
         if rec:
             a1, o1 = a[:m], out[:m]
@@ -240,23 +240,23 @@ def correctness(ours, peer, data) -> dict[str, float]:
 
 def run_workload(name: str, args) -> dict:
     w = WORKLOADS[name]
-    ours, peer, data = build(w)
+    ours, peer, data = build(w, device=args.device)
     res: dict = {"config": w, "load_before": load_info(), "correctness": correctness(ours, peer, data)}
     rounds, warm = (3, 1) if args.quick else ROUNDS[name]
     rounds = args.rounds or rounds
     for mode in ("train", "infer"):
         plan = gemm_plan(w, mode == "train")
-        batched, steps = gemm_fns(plan)
+        batched, steps = gemm_fns(plan, args.device)
         if mode == "train":
             fns = {"ours": train_step_fn(ours, data, args.adam), "nn.RNN": train_step_fn(peer, data, args.adam)}
         else:
             fns = {"ours": infer_fn(ours, data), "nn.RNN": infer_fn(peer, data)}
         if args.reference:
-            ref, _, _ = build(w, impl="reference")
+            ref, _, _ = build(w, impl="reference", device=args.device)
             fns["reference"] = train_step_fn(ref, data, args.adam) if mode == "train" else infer_fn(ref, data)
         fns["gemm_batched"], fns["gemm_steps"] = batched, steps
         eprint(f"{name} {mode}: {rounds} rounds of {', '.join(fns)}")
-        times = interleave(fns, rounds, warm)
+        times = interleave(fns, rounds, warm, device=args.device)
         floor = min(summarize(times["gemm_batched"])["median"], summarize(times["gemm_steps"])["median"])
         flops = gemm_flops(plan)
         rows = {}
@@ -278,22 +278,23 @@ def sampling(args) -> dict:
     """chars/s of CharRNN.generate (W2 size) against nn.RNN stepped in a loop with carried state."""
     torch.manual_seed(0)
     V, H, L, E = 65, 256, 3, 256
-    ours = CharRNN(V, H, L, embed_size=E).eval()
-    peer = _PeerLM(ours).eval()
+    dev = args.device
+    ours = CharRNN(V, H, L, embed_size=E).eval().to(dev)
+    peer = _PeerLM(ours).eval().to(dev)
     length = 200 if args.quick else 1000
     rounds = 3 if args.quick else 7
     res = {"config": dict(vocab=V, embed=E, hidden=H, layers=L, length=length, prime=10)}
     for batch in (1, 8):
-        prime = torch.randint(0, V, (batch, 10), generator=torch.Generator().manual_seed(2))
-        temps = torch.linspace(0.5, 1.5, batch) if batch > 1 else 1.0
+        prime = torch.randint(0, V, (batch, 10), generator=torch.Generator().manual_seed(2)).to(dev)
+        temps = torch.linspace(0.5, 1.5, batch, device=dev) if batch > 1 else 1.0
 
         def ours_fn() -> None:
-            ours.generate(prime, length, temperature=temps, generator=torch.Generator().manual_seed(3))
+            ours.generate(prime, length, temperature=temps, generator=torch.Generator(dev).manual_seed(3))
 
         def peer_fn() -> None:
-            _peer_generate(peer, prime, length, temps, torch.Generator().manual_seed(3))
+            _peer_generate(peer, prime, length, temps, torch.Generator(dev).manual_seed(3))
 
-        times = interleave({"ours": ours_fn, "nn.RNN": peer_fn}, rounds, 1)
+        times = interleave({"ours": ours_fn, "nn.RNN": peer_fn}, rounds, 1, device=dev)
         res[f"batch{batch}"] = {
             k: {"chars_per_s": batch * length / summarize(ts)["median"], **summarize(ts)} for k, ts in times.items()
         }
@@ -308,7 +309,7 @@ def _peer_generate(peer, prime, length, temperature, generator):
     out, h = peer(prime)  # (B, T, V), (L, B, H)
     logits = out[:, -1]  # (B, V)
     temp = temperature.view(-1, 1) if isinstance(temperature, torch.Tensor) else temperature
-    result = torch.empty(B, length, dtype=torch.long)
+    result = torch.empty(B, length, dtype=torch.long, device=prime.device)
     for i in range(length):
         probs = torch.softmax(logits / temp, dim=-1)
         nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
@@ -320,11 +321,11 @@ def _peer_generate(peer, prime, length, temperature, generator):
 
 # ---- Adam variants ----------------------------------------------------------------------------
 
-def adam_section(names: list[str], quick: bool) -> dict:
+def adam_section(names: list[str], quick: bool, device: str = "cpu") -> dict:
     """Adam's step alone on each workload's parameters: torch's default (a for-loop on CPU), foreach, fused."""
     res = {}
     for name in names:
-        ours, _, _ = build(WORKLOADS[name])
+        ours, _, _ = build(WORKLOADS[name], device=device)
         params = list(ours.parameters())
         for p in params:
             p.grad = torch.randn_like(p) * 1e-3
@@ -332,7 +333,7 @@ def adam_section(names: list[str], quick: bool) -> dict:
         for kind in ("default", "foreach", "fused"):
             opt = make_optimizer(params, kind)
             fns[kind] = opt.step
-        times = interleave(fns, 5 if quick else 40, 2)
+        times = interleave(fns, 5 if quick else 40, 2, device=device)
         res[name] = {k: {**summarize(ts), "vs_default_paired": paired_ratio(ts, times["default"])}
                      for k, ts in times.items()}
     return res
@@ -365,7 +366,8 @@ def markdown(report: dict) -> str:
     m, lines = report["machine"], []
     lines += ["# rnnplay RNN vs torch.nn.RNN", ""]
     lines.append(f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m['cpu_capability']}); "
-                 f"torch {m['torch']}, {m['torch_threads']} threads; Python {m['python']}.")
+                 f"torch {m['torch']}, {m['torch_threads']} threads; Python {m['python']}"
+                 + (f"; device {report['args']['device']} ({m['gpu']})." if "gpu" in m else "; device cpu."))
     lines.append(f"Load at start: {describe_load(m['load_at_start'])}; at end: {describe_load(report['load_at_end'])}.")
     lines.append(f"Command: `{report['command']}` (wall {report['wall_s']:.0f} s). Adam variant for both: "
                  f"{report['adam']}. Times in ms, median [p25-p75]; ratio = ours / nn.RNN (paired: median of "
@@ -448,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="Adam variant, the same for ours and nn.RNN (default: fused)")
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds per workload (overrides the defaults)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: nn.RNN then runs cuDNN")
     ap.add_argument("--reference", action="store_true", help="also time the seed's loop (impl='reference')")
     ap.add_argument("--no-sampling", action="store_true", help="skip the sampling section")
     ap.add_argument("--no-adam", action="store_true", help="skip the Adam-variants section")
@@ -466,11 +469,13 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             ap.error(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(WORKLOADS)}")
     t0 = time.perf_counter()
-    report: dict = {"machine": machine_info(), "adam": args.adam, "args": vars(args),
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA GPU is visible to torch here")
+    report: dict = {"machine": machine_info(args.device), "adam": args.adam, "args": vars(args),
                     "command": "python " + " ".join([sys.argv[0].split("/rnnplay/")[-1]] + sys.argv[1:])}
     report["workloads"] = {name: run_workload(name, args) for name in names}
     report["sampling"] = None if args.no_sampling else sampling(args)
-    report["adam_variants"] = None if args.no_adam else adam_section(names, args.quick)
+    report["adam_variants"] = None if args.no_adam else adam_section(names, args.quick, args.device)
     report["load_at_end"] = load_info()
     report["wall_s"] = time.perf_counter() - t0
     report["summary"] = summary(report)
