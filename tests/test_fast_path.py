@@ -36,9 +36,10 @@ def _grads(model, x, h0, use_out=True, use_hn=True):
     return out, h_n, torch.autograd.grad(loss, list(inputs.values()))
 
 
-@pytest.mark.parametrize(
-    "num_layers,batch_first,with_h0,bias", list(itertools.product([1, 2, 3], [True, False], [True, False], [True, False]))
-)
+FLAGS = list(itertools.product([1, 2, 3], [True, False], [True, False], [True, False]))
+
+
+@pytest.mark.parametrize("num_layers,batch_first,with_h0,bias", FLAGS)
 def test_fast_matches_reference_float64(form, num_layers, batch_first, with_h0, bias):
     B, T, I, H = 3, 7, 4, 5
     fast_m = RNN(I, H, num_layers, batch_first=batch_first, bias=bias).double()
