@@ -148,7 +148,7 @@ def _layer_forward(fill, T: int, B: int, Whh: torch.Tensor, h0: torch.Tensor | N
             cur.addmm_(prev, W4T)
         cur.sigmoid_()
         prev = cur
-    return hs.mul_(2.0).sub_(1.0)  # h = 2s - 1
+    return torch.add(hs.new_full((), -1.0), hs, alpha=2.0, out=hs)  # h = 2s - 1, one pass
 
 
 def _shift(b: torch.Tensor | None, c: torch.Tensor | None, scale: float) -> torch.Tensor | None:
