@@ -142,7 +142,10 @@ def test_dropout_masks_between_layers_only():
     assert_close(h_n, torch.stack(finals))
 
 
-def test_dropout_mask_drops_a_fraction_p_and_keeps_the_mean():
+@pytest.mark.parametrize("int_mask", [True, False])
+def test_dropout_mask_drops_a_fraction_p_and_keeps_the_mean(monkeypatch, int_mask):
+    if not int_mask:  # the uniform-based mask other devices use
+        monkeypatch.setattr(fast, "INT_MASK_DEVICES", set())
     torch.manual_seed(0)
     mask = fast._dropout_mask(torch.empty(200_000, dtype=torch.double), 0.2)
     assert abs((mask == 0).double().mean().item() - 0.2) < 0.005

@@ -176,13 +176,18 @@ def _table_fill(idx: torch.Tensor, emb: torch.Tensor, Wxh: torch.Tensor, b: torc
     return fill
 
 
+INT_MASK_DEVICES = {"cpu"}  # where dropout masks come from 32-bit integers (see _dropout_mask)
+
+
 def _dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     """Inverted-dropout mask like x: 0 with probability p, else 1/(1-p).
 
-    Drawn as 32-bit random integers, two per 64-bit draw: on CPU that costs half of
-    ``torch.rand_like`` (and a third of F.dropout's ``bernoulli_``), and p is resolved to 2^-32
-    (float32 uniforms resolve it to 2^-24).
+    On CPU it is drawn as 32-bit random integers, two per 64-bit draw: that costs half of
+    ``torch.rand_like`` (and a third of F.dropout's ``bernoulli_``) with torch's CPU generator,
+    and p is resolved to 2^-32 (float32 uniforms resolve it to 2^-24). Elsewhere: uniforms.
     """
+    if x.device.type not in INT_MASK_DEVICES:
+        return torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))
     n = x.numel()
     bits = torch.empty((n + 1) // 2, dtype=torch.int64, device=x.device).random_(-(2**63), None)  # full range
     u = bits.view(torch.int32)[:n].view(x.shape)  # uniform over all int32 values
