@@ -35,6 +35,8 @@ def markdown(report: dict) -> str:
                  f"torch {m['torch']}, {m['torch_threads']} threads; Python {m['python']}"
                  + (f"; device {report['args']['device']} ({m['gpu']})." if "gpu" in m else "; device cpu."))
     lines.append(f"Load at start: {describe_load(m['load_at_start'])}; at end: {describe_load(report['load_at_end'])}.")
+    if report["args"].get("quick"):
+        lines.append("**--quick smoke run: a few rounds only, the ratios are indicative, not measurements.**")
     lines.append(f"Command: `{report['command']}` (wall {report['wall_s']:.0f} s). Adam variant for both: "
                  f"{report['adam']}. Times in ms, median [p25-p75]; ratio = ours / nn.RNN (paired: median of "
                  f"per-round ratios); below 1 is faster than nn.RNN.")

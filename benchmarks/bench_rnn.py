@@ -48,7 +48,8 @@ WORKLOADS = {
     "W2": dict(kind="lm", B=64, T=100, I=256, H=256, L=3, C=65, dropout=0.0),
     "W3": dict(kind="lm", B=128, T=128, I=512, H=512, L=3, C=65, dropout=0.0),
 }
-ROUNDS = {"W1": (60, 5), "W2": (20, 3), "W3": (8, 2)}  # (rounds, warm-up calls); --quick: (3, 1)
+ROUNDS = {"W1": (60, 5), "W2": (20, 3), "W3": (8, 2)}  # (rounds, warm-up calls)
+QUICK_ROUNDS = {"W1": (10, 2), "W2": (3, 1), "W3": (2, 1)}  # --quick: a smoke run, indicative only
 
 
 # ---- the models ---------------------------------------------------------------------------------
@@ -241,7 +242,7 @@ def run_workload(name: str, args) -> dict:
     w = WORKLOADS[name]
     ours, peer, data = build(w, device=args.device)
     res: dict = {"config": w, "load_before": load_info(), "correctness": correctness(ours, peer, data)}
-    rounds, warm = (3, 1) if args.quick else ROUNDS[name]
+    rounds, warm = (QUICK_ROUNDS if args.quick else ROUNDS)[name]
     rounds = args.rounds or rounds
     for mode in ("train", "infer"):
         plan = gemm_plan(w, mode == "train")
@@ -340,7 +341,7 @@ def adam_section(names: list[str], quick: bool, device: str = "cpu") -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="smoke run: W1 and W2 (unless --workloads), 3 rounds")
+    ap.add_argument("--quick", action="store_true", help="smoke run: W1 and W2 (unless --workloads), few rounds")
     ap.add_argument("--workloads", default=None, help="comma-separated subset of W1,W2,W3 ('' for none)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the markdown report")
     ap.add_argument("--adam", choices=("fused", "foreach", "default"), default="fused",
