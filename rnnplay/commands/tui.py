@@ -63,4 +63,10 @@ def run(args: argparse.Namespace) -> int:
                    torch_threads=args.torch_threads or None,
                    prefill={k: getattr(args, k) for k in PREFILL if getattr(args, k) is not None})
     result = app.run()
+    report = os.environ.get("RNNPLAY_TUI_REPORT")  # benchmarks/bench_tui.py reads the run's figures
+    if report:
+        import json
+
+        with open(report, "w", encoding="utf-8") as fh:
+            json.dump(app.session.report(), fh)
     return int(result or app.exit_code or 0)

@@ -134,26 +134,20 @@ class RnnPlayApp(App[int]):
 
     # ---- the refresh timer --------------------------------------------------------------------
 
-    def _tick(self) -> None:
-        snap = self.session.metrics.snapshot()
+    def _tick(self, force: bool = False) -> None:
+        snap = self.session.metrics.snapshot(force=force)
         if snap is None:
             return
-        self._last_step = snap.step
-        self._last_total = snap.total_steps
-        self.query_one(TrainPane).show(snap, self.phase)
-        self._update_status()
+        self.query_one(TrainPane).show(snap, self.phase, force=force)
 
     def _update_status(self) -> None:
-        step = getattr(self, "_last_step", 0)
-        total = getattr(self, "_last_total", 0)
         text = Text()
         text.append(f" {PHASE_GLYPH.get(self.phase, '·')} {self.phase}", style="bold")
-        text.append(f"  step {step}" + (f"/{total}" if total else ""))
         if self.session.description:
             text.append(f"  · {self.session.description}", style="dim")
         if self._status_note:
             text.append(f"  · {self._status_note}", style="dim")
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(text, layout=False)
 
     def watch_phase(self, phase: str) -> None:
         self.query_one(TrainPane).set_buttons(phase)
@@ -236,6 +230,7 @@ class RnnPlayApp(App[int]):
         self.session.description = msg.description
         self.session.checkpoint_path = msg.checkpoint_path
         self.query_one(GeneratePane).set_source(msg.trainer, f"live weights · {msg.description}")
+        self.query_one(TrainPane).set_run_info(f"{msg.description}\nsaves to {Path(msg.checkpoint_path).name}")
         self._status_note = ""
         self._update_status()
 
@@ -247,7 +242,6 @@ class RnnPlayApp(App[int]):
             self.query_one(TrainPane).set_resume(None)
 
     def on_training_stopped(self, msg: TrainingStopped) -> None:
-        self._tick()
         pane = self.query_one(TrainPane)
         if msg.checkpoint:
             self._note_saved(msg.checkpoint, msg.step, "stopped")
@@ -268,6 +262,7 @@ class RnnPlayApp(App[int]):
         if self.session.trainer is None:
             self.session.description = ""
         self.phase = "paused" if msg.reason == "paused" and not msg.error else "idle"
+        self._tick(force=True)  # the final state, curve included
         if self._quitting:
             self.exit(self.exit_code)
 
@@ -279,6 +274,7 @@ class RnnPlayApp(App[int]):
 
     def _note_saved(self, path: str, step: int, reason: str) -> None:
         self.notify(f"{path} (step {step})", title="checkpoint saved", timeout=4)
+        self.query_one(TrainPane).set_run_info(f"{self.session.description}\nsaved step {step} to {Path(path).name}")
         self._status_note = f"saved step {step}"
         self._update_status()
 
@@ -338,7 +334,10 @@ class RnnPlayApp(App[int]):
                     title="checkpoint opened", timeout=5)
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        """F1 opens the help window, and closes it again."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
             self.push_screen(HelpScreen())
 
     @on(Button.Pressed, "#start")

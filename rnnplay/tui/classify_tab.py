@@ -103,6 +103,9 @@ class ClassifyPane(Vertical):
         self._run(opts, self._stop)
         return None
 
+    def on_unmount(self) -> None:
+        self._stop.set()
+
     def stop_now(self) -> None:
         """Ask a running experiment to stop (safe from any thread)."""
         self._stop.set()

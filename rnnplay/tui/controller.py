@@ -78,6 +78,13 @@ class TrainingSession:
         self.app.run_worker(lambda: self._save(trainer, reason), name="save", group="save",
                             thread=True, exit_on_error=False)
 
+    def report(self) -> dict:
+        """The last run's figures as plain numbers (for benchmarks)."""
+        snap = self.metrics.snapshot(force=True)
+        return {"step": snap.step, "total_steps": snap.total_steps, "elapsed_s": snap.elapsed_s,
+                "chars_per_s": snap.chars_per_s, "loss": snap.loss, "val_loss": snap.val_loss,
+                "checkpoint": self.checkpoint_path, "saved_step": self.saved_step}
+
     @property
     def unsaved(self) -> bool:
         return self.trainer is not None and getattr(self.trainer, "step", 0) != self.saved_step \

@@ -22,7 +22,7 @@ from textual.validation import Integer, Number
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from rnnplay.tui.messages import GenerateProgress
-from rnnplay.tui.widgets import diverging_styles, fmt_rate, styled_level, theme_color
+from rnnplay.tui.widgets import append_runs, diverging_styles, fmt_rate, styled_level, theme_color
 
 TEMP_MIN, TEMP_MAX = 0.05, 3.0
 POST_EVERY_S = 0.05
@@ -86,6 +86,9 @@ class GeneratePane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#gen-scroll").border_title = "generated text"
+
+    def on_unmount(self) -> None:
+        self._stop.set()  # a generation in flight ends with the app
 
     # ---- controls --------------------------------------------------------------------------
 
@@ -225,9 +228,8 @@ class GeneratePane(Vertical):
             out.append(text)
             return out
         pos, neg = _activation_styles(self)
-        for ch, a in zip(text, acts):
-            style = styled_level(max(-1.0, min(1.0, a)), pos, neg)
-            out.append("⏎\n" if ch == "\n" else ch, style=style)
+        append_runs(out, [("⏎\n" if ch == "\n" else ch, styled_level(max(-1.0, min(1.0, a)), pos, neg))
+                          for ch, a in zip(text, acts)])
         return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import time
 
 from rich.text import Text
 from textual import on
@@ -14,6 +15,8 @@ from textual.widgets import Button, Input, Label, Select, Sparkline, Static
 from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
 from rnnplay.tui.metrics import Snapshot
 from rnnplay.tui.widgets import HiddenStrips, LossCurve, fmt_duration, fmt_rate, fmt_value
+
+CURVE_EVERY_S = 1.0  # the loss curve redraws at most this often while training (the rest at --refresh-hz)
 
 # form field id -> (label, TrainSettings field, kind, minimum, maximum)
 FIELDS = (
@@ -37,6 +40,10 @@ class TrainPane(Vertical):
         super().__init__(**kwargs)
         self._corpora = corpora
         self._default_corpus = default_corpus
+        self._stats_plain = ""
+        self._loss_now = ""
+        self._curve_t = 0.0
+        self._sample_step: int | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-body"):
@@ -60,8 +67,10 @@ class TrainPane(Vertical):
                     yield Button("▶ Train", id="start", compact=True, variant="primary")
                     yield Button("■ Stop", id="stop", compact=True)
                 yield Label("run", classes="section")
-                yield Static("F5 trains the chosen corpus", id="run-stats")
+                yield Static("F5 trains the chosen corpus with these settings; empty fields take "
+                             "the defaults.", id="run-info", classes="hint")
             with Vertical(id="train-live"):
+                yield Static("step 0", id="run-stats")
                 with Horizontal(id="loss-row"):
                     yield Label("loss ", classes="field-label")
                     yield Sparkline([], summary_function=statistics.fmean, id="loss-spark")
@@ -75,6 +84,10 @@ class TrainPane(Vertical):
         self.query_one("#loss-curve").border_title = "loss · train ⠒ val • references ╌"
         self.query_one("#sample").border_title = "sample"
 
+    def on_unmount(self) -> None:
+        """The app is closing, whatever the path (a test, an error): no training thread outlives it."""
+        self.app.session.request_stop("quit")
+
     def on_resize(self) -> None:
         """Taller terminals show more units per layer and a longer sample."""
         h = self.size.height
@@ -83,7 +96,7 @@ class TrainPane(Vertical):
         if strips.rows_per_layer != rows:
             strips.rows_per_layer = rows
             strips.refresh(layout=True)
-        self.query_one("#sample").styles.height = 7 if h < 30 else 10
+        self.query_one("#sample").styles.height = 5 if h < 24 else 7 if h < 34 else 10
 
     # ---- the form ------------------------------------------------------------------------------
 
@@ -103,6 +116,9 @@ class TrainPane(Vertical):
     @on(Input.Changed, "#corpus-path")
     def _check_path(self, event: Input.Changed) -> None:
         self.show_corpus_error(check_corpus_path(event.value) or "")
+
+    def set_run_info(self, text: str) -> None:
+        self.query_one("#run-info", Static).update(text)
 
     def set_resume(self, note: str | None) -> None:
         widget = self.query_one("#resume-note", Static)
@@ -152,30 +168,42 @@ class TrainPane(Vertical):
 
     # ---- the live side -------------------------------------------------------------------------
 
-    def show(self, snap: Snapshot, phase: str) -> None:
+    def show(self, snap: Snapshot, phase: str, force: bool = False) -> None:
         eta = None
         if snap.steps_per_s and snap.total_steps > snap.step and phase == "running":
             eta = (snap.total_steps - snap.step) / snap.steps_per_s
-        val = fmt_value(snap.val_loss)
-        if snap.best_val is not None and snap.best_val != snap.val_loss:
-            val += f" (best {fmt_value(snap.best_val)})"
-        rows = [
-            ("step", f"{snap.step}/{snap.total_steps}" if snap.total_steps else f"{snap.step}"),
-            ("loss", f"{fmt_value(snap.loss)}  val {val}"),
-            ("speed", f"{fmt_rate(snap.chars_per_s)} chars/s"),
-            ("time", f"{fmt_duration(snap.elapsed_s)}  ETA {fmt_duration(eta)}"),
-            ("lr", ("—" if snap.lr is None else f"{snap.lr:.1e}") + f"  grad {fmt_value(snap.grad_norm, 2)}"),
-        ]
+        best = f"{snap.best_val:.3f}" if snap.best_val is not None else "—"
+        dim = "dim"
         stats = Text()
-        for i, (k, v) in enumerate(rows):
-            stats.append(f"{k:<6}", style="dim")
-            stats.append(v + ("\n" if i < len(rows) - 1 else ""))
-        self.query_one("#run-stats", Static).update(stats)
+        for i, row in enumerate((
+            (("step ", f"{snap.step}/{snap.total_steps}" if snap.total_steps else f"{snap.step}", 16),
+             ("loss ", fmt_value(snap.loss), 11), ("val ", fmt_value(snap.val_loss), 0)),
+            (("", f"{fmt_rate(snap.chars_per_s)} chars/s", 16),
+             ("time ", fmt_duration(snap.elapsed_s), 11), ("ETA ", fmt_duration(eta), 0)),
+            (("lr ", "—" if snap.lr is None else f"{snap.lr:.1e}", 16),
+             ("grad ", fmt_value(snap.grad_norm, 2), 11), ("best ", best, 0)),
+        )):
+            if i:
+                stats.append("\n")
+            for key, value, width in row:
+                stats.append(key, style=dim)
+                stats.append(value + " " * max(2, width - len(key) - len(value)) if width else value)
+        if stats.plain != self._stats_plain:  # unchanged text: no redraw at all
+            self._stats_plain = stats.plain
+            self.query_one("#run-stats", Static).update(stats, layout=False)
         self.query_one("#loss-spark", Sparkline).data = list(snap.recent)
-        self.query_one("#loss-now", Static).update(f" {fmt_value(snap.loss)}")
-        self.query_one("#loss-curve", LossCurve).set_data(snap.history, snap.val, snap.references)
+        now = f" {fmt_value(snap.loss)}"
+        if now != self._loss_now:
+            self._loss_now = now
+            self.query_one("#loss-now", Static).update(now, layout=False)
+        now = time.monotonic()
+        if force or now - self._curve_t >= CURVE_EVERY_S or phase != "running":  # a history view: 1 Hz is plenty
+            self._curve_t = now
+            self.query_one("#loss-curve", LossCurve).set_data(snap.history, snap.val, snap.references)
         self.query_one("#hidden", HiddenStrips).set_data(snap.units, snap.saturation)
         sample = self.query_one("#sample", Static)
         if snap.sample_step is not None:
             sample.border_title = f"sample from the live weights · step {snap.sample_step}"
-            sample.update(Text(snap.sample.replace("\t", "    "), no_wrap=False))
+            if snap.sample_step != self._sample_step:  # fixed height: no layout pass needed
+                self._sample_step = snap.sample_step
+                sample.update(Text(snap.sample.replace("\t", "    "), no_wrap=False), layout=False)

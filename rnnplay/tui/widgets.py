@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.color import Color
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 from textual.widget import Widget
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -94,7 +96,76 @@ def resample(values: Sequence[float], n: int) -> list[float]:
     return out
 
 
-class LossCurve(Widget):
+def append_runs(out: Text, cells: Sequence[tuple[str, Style]]) -> None:
+    """Append (character, style) cells, one span per run of equal styles (spans are what cost)."""
+    run: list[str] = []
+    style: Style | None = None
+    for ch, st in cells:
+        if st is not style and st != style and run:
+            out.append("".join(run), style=style)
+            run = []
+        style = st
+        run.append(ch)
+    if run:
+        out.append("".join(run), style=style)
+
+
+class CellCanvas(Widget):
+    """A widget drawn as rows of (character, style) cells, turned into cached Strips.
+
+    Going straight to Segments (one per run of equal styles) keeps a redraw of a live chart
+    to a fraction of a millisecond; the rows are rebuilt only when the data or the size change.
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._data_version = 0
+        self._cache_key: tuple | None = None
+        self._strips: list[Strip] = []
+        self._rows: list = []
+
+    def data_changed(self, layout: bool = False) -> None:
+        """New data: redraw only if the picture changed (a redraw costs far more than drawing rows)."""
+        width, height = self.size
+        if not layout and width and height and self._cache_key is not None:
+            rows = self.rows(width, height)[:height]
+            if rows == self._rows:
+                return
+        self._data_version += 1
+        self.refresh(layout=layout)
+
+    def rows(self, width: int, height: int) -> list[list[tuple[str, Style]]]:
+        raise NotImplementedError
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        key = (width, height, self._data_version, self.app.theme)
+        if key != self._cache_key:
+            self._cache_key = key
+            self._rows = self.rows(width, height)[:height]
+            self._strips = [self._to_strip(row, width) for row in self._rows]
+        return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width, self.rich_style)
+
+    def _to_strip(self, row: list[tuple[str, Style]], width: int) -> Strip:
+        segments: list[Segment] = []
+        run: list[str] = []
+        style: Style | None = None
+        for ch, st in row:
+            if run and st != style:
+                segments.append(Segment("".join(run), style))
+                run = []
+            style = st
+            run.append(ch)
+        if run:
+            segments.append(Segment("".join(run), style))
+        return Strip(segments).adjust_cell_length(width, self.rich_style)
+
+
+def text_row(text: str, style: Style) -> list[tuple[str, Style]]:
+    return [(ch, style) for ch in text]
+
+
+class LossCurve(CellCanvas):
     """Training loss as a braille line, validation points, and reference lines with labels."""
 
     COMPONENT_CLASSES = {"loss-curve--train", "loss-curve--val", "loss-curve--ref", "loss-curve--axis"}
@@ -115,7 +186,7 @@ class LossCurve(Widget):
     def set_data(self, history: Sequence[tuple[float, float]], val: Sequence[tuple[int, float]],
                  references: dict[str, float]) -> None:
         self.history, self.val, self.references = history, val, references
-        self.refresh()
+        self.data_changed()
 
     def _y_range(self) -> tuple[float, float] | None:
         ys = [y for _, y in self.history if y == y] + [y for _, y in self.val if y == y]
@@ -128,15 +199,15 @@ class LossCurve(Widget):
         pad = max(hi - lo, 1e-3) * 0.04
         return lo - pad, hi + pad
 
-    def render(self) -> Text:
+    def rows(self, width: int, height: int) -> list[list[tuple[str, Style]]]:
         axis = self.get_component_rich_style("loss-curve--axis")
         yr = self._y_range()
-        width, height = self.size.width, self.size.height
         if yr is None or width < 12 or height < 3:
-            return Text("the loss curve appears when training starts", style=axis, justify="center")
+            msg = "the loss curve appears when training starts"[:width]
+            return [[]] * (height // 2) + [text_row(msg.center(width), axis)]
         return self._draw(width, height, yr, axis)
 
-    def _draw(self, width: int, height: int, yr: tuple[float, float], axis: Style) -> Text:
+    def _draw(self, width: int, height: int, yr: tuple[float, float], axis: Style) -> list[list[tuple[str, Style]]]:
         lo, hi = yr
         label_w = 5
         pw, ph = width - label_w, height - 1  # plot cells
@@ -186,21 +257,18 @@ class LossCurve(Widget):
         for x, v in self.val:
             if v == v:
                 cells[dot_row(v) // 4][dot_col(x) // 2] = ("•", val_style)
-        out = Text(no_wrap=True, overflow="crop")
+        out = []
         mid = ph // 2
         for i, row in enumerate(cells):
             value = hi if i == 0 else lo if i == ph - 1 else (hi + lo) / 2 if i == mid else None
             label = (f"{value:4.2f}" if value < 10 else f"{value:4.1f}")[:4] if value is not None else "    "
-            out.append(label + ("┤" if value is not None else "│"), style=axis)
-            for ch, st in row:
-                out.append(ch, style=st)
-            out.append("\n")
+            out.append(text_row(label + ("┤" if value is not None else "│"), axis) + row)
         right = f"step {int(xmax):,}"
-        out.append(("0".rjust(label_w) + right.rjust(max(0, pw - 1)))[:width], style=axis)
+        out.append(text_row(("0".rjust(label_w) + right.rjust(max(0, pw - 1)))[:width], axis))
         return out
 
 
-class HiddenStrips(Widget):
+class HiddenStrips(CellCanvas):
     """Per layer: a few units' activations over the last sequence (height and colour), and saturation."""
 
     COMPONENT_CLASSES = {"hidden--pos", "hidden--neg", "hidden--label", "hidden--hot"}
@@ -221,33 +289,29 @@ class HiddenStrips(Widget):
     def set_data(self, units: Sequence, saturation: Sequence[float]) -> None:
         changed = len(units) != len(self.units)
         self.units, self.saturation = units, saturation
-        self.refresh(layout=changed)
+        self.data_changed(layout=changed)
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return max(1, len(self.units) * self.rows_per_layer)
 
-    def render(self) -> Text:
+    def rows(self, width: int, height: int) -> list[list[tuple[str, Style]]]:
         label = self.get_component_rich_style("hidden--label")
         if not self.units:
-            return Text("hidden-state strips appear when training starts", style=label)
-        base = Style(color=label.color)
+            return [text_row("hidden-state strips appear when training starts"[:width], label)]
+        base = Style(color=label.color, bgcolor=self.rich_style.bgcolor)
         pos, neg = diverging_styles(self.get_component_rich_style("hidden--pos"),
                                     self.get_component_rich_style("hidden--neg"), base)
         hot = self.get_component_rich_style("hidden--hot")
-        width = self.size.width or 40
         strip_w = max(4, width - 12)
-        out = Text(no_wrap=True, overflow="crop")
+        out = []
         for layer, layer_units in enumerate(self.units):
-            for r in range(self.rows_per_layer):
-                if r >= len(layer_units):
-                    break
-                out.append(f"L{layer + 1} " if r == 0 else "   ", style=label)
+            for r in range(min(self.rows_per_layer, len(layer_units))):
+                row = text_row(f"L{layer + 1} " if r == 0 else "   ", label)
                 for v in resample(list(layer_units[r]), strip_w):
                     v = max(-1.0, min(1.0, v))
-                    out.append(BLOCKS[min(7, int((v + 1) / 2 * 8))], style=styled_level(v, pos, neg))
+                    row.append((BLOCKS[min(7, int((v + 1) / 2 * 8))], styled_level(v, pos, neg)))
                 if r == 0 and layer < len(self.saturation):
-                    s = self.saturation[layer]
-                    out.append(f" sat {s * 100:3.0f}%", style=hot if s > 0.5 else label)
-                out.append("\n")
-        out.rstrip()
+                    sat = self.saturation[layer]
+                    row += text_row(f" sat {sat * 100:3.0f}%", hot if sat > 0.5 else label)
+                out.append(row)
         return out

@@ -1,6 +1,6 @@
 """The real `rnnplay` in a real terminal (tmux): keys in, screen out, clean exits with a checkpoint.
 
-Skipped when tmux is absent. Assertions read one line (the status line), never a whole screen.
+Skipped when tmux is absent. Assertions read one line (the one with `step N/total`), never a whole screen.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
-STEP = re.compile(r"\bstep (\d+)\b")
+STEP = re.compile(r"\bstep (\d+)/\d+")
 
 
 def tmux(*args: str) -> str:
@@ -26,6 +26,7 @@ def tmux(*args: str) -> str:
 
 
 def status_line(session: str) -> str:
+    """The line of the Train tab that shows `step N/total`."""
     lines = tmux("capture-pane", "-t", session, "-p").splitlines()
     return next((ln for ln in reversed(lines) if STEP.search(ln)), "")
 
@@ -47,7 +48,7 @@ def start(session: str, workdir: Path) -> int:
     tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", cmd)
     tmux("set-option", "-t", session, "remain-on-exit", "on")
     pid = int(tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip())
-    wait_for(lambda: status_line(session), 60, "the first frame")
+    wait_for(lambda: "○ idle" in tmux("capture-pane", "-t", session, "-p"), 60, "the first frame")
     return pid
 
 

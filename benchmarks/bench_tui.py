@@ -1,0 +1,199 @@
+"""The terminal app's speed targets, measured through a real terminal (tmux).
+
+1. First frame: seconds from starting ``rnnplay`` in a fresh tmux pane until the screen shows the
+   status line (target < 1.5 s). Includes Python's start; torch is not imported for it.
+2. Training throughput with the app open against ``rnnplay train`` headless on the same settings
+   (target >= 95%): both report the trainer's own steps and elapsed training time (the app through
+   ``RNNPLAY_TUI_REPORT``), runs interleaved app / headless, medians compared. Optionally again
+   with ``--torch-threads 1`` (leaving the UI a core).
+3. Keypress-to-screen latency while training (target p95 < 100 ms): F1 opens the help window and F1
+   closes it; the time from ``tmux send-keys`` until ``capture-pane`` shows the change. The
+   polling costs a few ms per look, so the figures are upper bounds.
+
+    python benchmarks/bench_tui.py            # full (several minutes)
+    python benchmarks/bench_tui.py --quick    # smoke run (about a minute)
+
+On a shared machine the figures move with the load: the lead re-runs the final ones alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STEP = re.compile(r"\bstep (\d+)/\d+")
+PY = shlex.quote(sys.executable)
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30).stdout
+
+
+def screen(session: str) -> str:
+    return tmux("capture-pane", "-t", session, "-p")
+
+
+def wait_for(pred, timeout: float, poll: float = 0.005):
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError
+
+
+def start_app(session: str, workdir: Path, flags: str, env: str = "") -> None:
+    cmd = (f"cd {shlex.quote(str(workdir))} && exec env TERM=xterm-256color {env} "
+           f"{PY} -m rnnplay {flags}")
+    tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", cmd)
+    tmux("set-option", "-t", session, "remain-on-exit", "on")
+
+
+def dead(session: str) -> bool:
+    return tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() == "1"
+
+
+def first_frame(workdir: Path, runs: int) -> list[float]:
+    times = []
+    for i in range(runs):
+        session = f"bench-ff-{os.getpid()}-{i}"
+        t0 = time.perf_counter()
+        start_app(session, workdir, "--refresh-hz 4")
+        try:
+            wait_for(lambda: "○ idle" in screen(session), 30)
+            times.append(time.perf_counter() - t0)
+            tmux("send-keys", "-t", session, "C-q")
+            wait_for(lambda: dead(session), 30, 0.05)
+        finally:
+            tmux("kill-session", "-t", session)
+    return times
+
+
+def headless(workdir: Path, settings: str) -> dict:
+    out = subprocess.run(f"cd {shlex.quote(str(workdir))} && {PY} -m rnnplay train {settings} --json",
+                         shell=True, capture_output=True, text=True, timeout=1800)
+    if out.returncode not in (0, 130):
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def in_app(workdir: Path, settings: str, extra: str = "") -> dict:
+    session = f"bench-app-{os.getpid()}"
+    report = workdir / "app-report.json"
+    report.unlink(missing_ok=True)
+    start_app(session, workdir, f"{settings} --refresh-hz 4 {extra}", env=f"RNNPLAY_TUI_REPORT={report}")
+    try:
+        wait_for(lambda: "○ idle" in screen(session), 60, 0.05)
+        tmux("send-keys", "-t", session, "F5")
+        wait_for(lambda: any("○ idle" in ln and "finished" in ln for ln in screen(session).splitlines()),
+                 1800, 0.2)
+        tmux("send-keys", "-t", session, "C-q")
+        wait_for(lambda: dead(session), 60, 0.05)
+    finally:
+        tmux("kill-session", "-t", session)
+    return json.loads(report.read_text())
+
+
+def throughput(workdir: Path, steps: int, pairs: int, extra: str = "") -> tuple[list[float], list[float]]:
+    settings = f"--corpus play --steps {steps}"
+    app_rates, cli_rates = [], []
+    for i in range(pairs):
+        order = (("app", "cli") if i % 2 == 0 else ("cli", "app"))
+        for who in order:
+            if who == "app":
+                r = in_app(workdir, settings, extra)
+                app_rates.append(r["step"] / r["elapsed_s"])
+            else:
+                r = headless(workdir, settings)
+                cli_rates.append(r["step"] / r["elapsed_s"])
+        print(f"  pair {i + 1}: app {app_rates[-1]:.2f} steps/s, headless {cli_rates[-1]:.2f} steps/s "
+              f"({app_rates[-1] / cli_rates[-1] * 100:.0f}%)", flush=True)
+    return app_rates, cli_rates
+
+
+def latency(workdir: Path, samples: int, extra: str = "") -> list[float]:
+    session = f"bench-lat-{os.getpid()}"
+    start_app(session, workdir, f"--corpus play --steps 1000000 --refresh-hz 4 {extra}")
+    out = []
+    try:
+        wait_for(lambda: "○ idle" in screen(session), 60, 0.05)
+        tmux("send-keys", "-t", session, "F5")
+        wait_for(lambda: "● running" in screen(session), 120, 0.05)
+        time.sleep(3.0)  # let training settle into its stride
+        for i in range(samples):
+            opening = i % 2 == 0
+            t0 = time.perf_counter()
+            tmux("send-keys", "-t", session, "F1")
+            wait_for(lambda: ("rnnplay help" in screen(session)) == opening, 10, 0.001)
+            out.append(time.perf_counter() - t0)
+            time.sleep(0.15)
+        tmux("send-keys", "-t", session, "C-q")
+        wait_for(lambda: dead(session), 60, 0.05)
+    finally:
+        tmux("kill-session", "-t", session)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a short smoke run")
+    ap.add_argument("--steps", type=int, default=None, help="steps per throughput run")
+    ap.add_argument("--pairs", type=int, default=None, help="interleaved app/headless pairs")
+    ap.add_argument("--threads-one", action="store_true", help="also measure the app with --torch-threads 1")
+    ap.add_argument("--only", choices=("first-frame", "latency", "throughput"), default=None,
+                    help="run one measurement only")
+    args = ap.parse_args()
+    if shutil.which("tmux") is None:
+        print("bench_tui: tmux is not installed; it is needed to drive a real terminal", file=sys.stderr)
+        return 2
+    steps = args.steps or (40 if args.quick else 300)
+    pairs = args.pairs or (1 if args.quick else 3)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-tui-"))
+    print(f"bench_tui: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; work folder {workdir}")
+    try:
+        want = (lambda name: args.only in (None, name))
+        if want("first-frame"):
+            ff = first_frame(workdir, 3 if args.quick else 7)
+            print(f"first frame: median {statistics.median(ff):.2f} s, max {max(ff):.2f} s over {len(ff)} runs "
+                  f"(target < 1.5 s)", flush=True)
+        for extra in (("", "--torch-threads 1") if args.threads_one else ("",)) if want("latency") else ():
+            lat = latency(workdir, 10 if args.quick else 40, extra)
+            print(f"keypress -> screen while training{' (' + extra + ')' if extra else ''}: "
+                  f"p50 {pct(lat, 0.5) * 1e3:.0f} ms, p95 {pct(lat, 0.95) * 1e3:.0f} ms, "
+                  f"max {max(lat) * 1e3:.0f} ms over {len(lat)} keys (target p95 < 100 ms)", flush=True)
+        if want("throughput"):
+            print(f"throughput, default model on 'play', {steps} steps, {pairs} interleaved pair(s):", flush=True)
+            app, cli = throughput(workdir, steps, pairs)
+            ratio = statistics.median(app) / statistics.median(cli)
+            paired = statistics.median(a / c for a, c in zip(app, cli))
+            print(f"throughput: app {statistics.median(app):.2f} steps/s vs headless "
+                  f"{statistics.median(cli):.2f} steps/s: {ratio * 100:.1f}% of headless (median of pair "
+                  f"ratios {paired * 100:.1f}%; target >= 95%)", flush=True)
+        if args.threads_one and want("throughput"):
+            app1, cli1 = throughput(workdir, steps, pairs, extra="--torch-threads 1")
+            r1 = statistics.median(app1) / statistics.median(cli1)
+            print(f"throughput with --torch-threads 1: {r1 * 100:.1f}% of headless", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("note: a shared machine moves these figures; re-run alone for final numbers.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
