@@ -6,9 +6,10 @@
    (target >= 95%): both report the trainer's own steps and elapsed training time (the app through
    ``RNNPLAY_TUI_REPORT``), runs interleaved app / headless, medians compared. Optionally again
    with ``--torch-threads 1`` (leaving the UI a core).
-3. Keypress-to-screen latency while training (target p95 < 100 ms): F1 opens the help window and F1
-   closes it; the time from ``tmux send-keys`` until ``capture-pane`` shows the change. The
-   polling costs a few ms per look, so the figures are upper bounds.
+3. Keypress-to-screen latency while training (target p95 < 100 ms): right / left switch between the
+   Train and Generate tabs, F1 opens and closes the help window; the time from ``tmux send-keys``
+   until ``capture-pane`` shows the change. It includes tmux's own work and a few ms per look, on
+   the same cores as the training, so the figures are upper bounds.
 
     python benchmarks/bench_tui.py            # full (several minutes)
     python benchmarks/bench_tui.py --quick    # smoke run (about a minute)
@@ -122,24 +123,37 @@ def throughput(workdir: Path, steps: int, pairs: int, extra: str = "") -> tuple[
     return app_rates, cli_rates
 
 
-def latency(workdir: Path, samples: int, extra: str = "") -> list[float]:
+QUITS: list[float] = []  # seconds from ctrl+q (while training) until the process is gone
+KEYS = (  # (key, text that shows when it has acted, whether the text should be there afterwards)
+    ("Right", "colour by hidden unit", True),  # the tab bar has focus: next tab (Generate)
+    ("Left", "colour by hidden unit", False),  # back to Train
+    ("F1", "rnnplay help", True),  # the help window opens
+    ("F1", "rnnplay help", False),  # and closes
+)
+
+
+def latency(workdir: Path, samples: int, extra: str = "") -> dict[str, list[float]]:
+    """Per kind of key, seconds from send-keys until capture-pane shows its effect."""
     session = f"bench-lat-{os.getpid()}"
     start_app(session, workdir, f"--corpus play --steps 1000000 --refresh-hz 4 {extra}")
-    out = []
+    out: dict[str, list[float]] = {}
     try:
         wait_for(lambda: "○ idle" in screen(session), 60, 0.05)
         tmux("send-keys", "-t", session, "F5")
         wait_for(lambda: "● running" in screen(session), 120, 0.05)
         time.sleep(3.0)  # let training settle into its stride
         for i in range(samples):
-            opening = i % 2 == 0
+            key, marker, present = KEYS[i % len(KEYS)]
             t0 = time.perf_counter()
-            tmux("send-keys", "-t", session, "F1")
-            wait_for(lambda: ("rnnplay help" in screen(session)) == opening, 10, 0.001)
-            out.append(time.perf_counter() - t0)
+            tmux("send-keys", "-t", session, key)
+            wait_for(lambda: (marker in screen(session)) == present, 10, 0.001)
+            label = {"Right": "tab switch", "Left": "tab switch"}.get(key, "help open" if present else "help close")
+            out.setdefault(label, []).append(time.perf_counter() - t0)
             time.sleep(0.15)
+        t0 = time.perf_counter()
         tmux("send-keys", "-t", session, "C-q")
-        wait_for(lambda: dead(session), 60, 0.05)
+        wait_for(lambda: dead(session), 60, 0.005)
+        QUITS.append(time.perf_counter() - t0)
     finally:
         tmux("kill-session", "-t", session)
     return out
@@ -155,7 +169,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a short smoke run")
     ap.add_argument("--steps", type=int, default=None, help="steps per throughput run")
     ap.add_argument("--pairs", type=int, default=None, help="interleaved app/headless pairs")
-    ap.add_argument("--threads-one", action="store_true", help="also measure the app with --torch-threads 1")
+    ap.add_argument("--leave-a-core", action="store_true",
+                    help="also measure the app with --torch-threads cpu_count-1 (a core left to the UI)")
     ap.add_argument("--only", choices=("first-frame", "latency", "throughput"), default=None,
                     help="run one measurement only")
     args = ap.parse_args()
@@ -168,15 +183,20 @@ def main() -> int:
     print(f"bench_tui: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; work folder {workdir}")
     try:
         want = (lambda name: args.only in (None, name))
+        leave = f"--torch-threads {max(1, (os.cpu_count() or 2) - 1)}"
         if want("first-frame"):
             ff = first_frame(workdir, 3 if args.quick else 7)
             print(f"first frame: median {statistics.median(ff):.2f} s, max {max(ff):.2f} s over {len(ff)} runs "
                   f"(target < 1.5 s)", flush=True)
-        for extra in (("", "--torch-threads 1") if args.threads_one else ("",)) if want("latency") else ():
-            lat = latency(workdir, 10 if args.quick else 40, extra)
+        leave = f"--torch-threads {max(1, (os.cpu_count() or 2) - 1)}"
+        for extra in (("", leave) if args.leave_a_core else ("",)) if want("latency") else ():
+            kinds = latency(workdir, 12 if args.quick else 48, extra)
+            lat = [x for v in kinds.values() for x in v]
+            detail = ", ".join(f"{k} p50 {pct(v, 0.5) * 1e3:.0f} ms" for k, v in kinds.items())
             print(f"keypress -> screen while training{' (' + extra + ')' if extra else ''}: "
                   f"p50 {pct(lat, 0.5) * 1e3:.0f} ms, p95 {pct(lat, 0.95) * 1e3:.0f} ms, "
-                  f"max {max(lat) * 1e3:.0f} ms over {len(lat)} keys (target p95 < 100 ms)", flush=True)
+                  f"max {max(lat) * 1e3:.0f} ms over {len(lat)} keys (target p95 < 100 ms); {detail}; "
+                  f"ctrl+q while training exited in {QUITS[-1]:.2f} s (target < 2 s)", flush=True)
         if want("throughput"):
             print(f"throughput, default model on 'play', {steps} steps, {pairs} interleaved pair(s):", flush=True)
             app, cli = throughput(workdir, steps, pairs)
@@ -185,10 +205,10 @@ def main() -> int:
             print(f"throughput: app {statistics.median(app):.2f} steps/s vs headless "
                   f"{statistics.median(cli):.2f} steps/s: {ratio * 100:.1f}% of headless (median of pair "
                   f"ratios {paired * 100:.1f}%; target >= 95%)", flush=True)
-        if args.threads_one and want("throughput"):
-            app1, cli1 = throughput(workdir, steps, pairs, extra="--torch-threads 1")
+        if args.leave_a_core and want("throughput"):
+            app1, cli1 = throughput(workdir, steps, pairs, extra=leave)
             r1 = statistics.median(app1) / statistics.median(cli1)
-            print(f"throughput with --torch-threads 1: {r1 * 100:.1f}% of headless", flush=True)
+            print(f"throughput with {leave}: {r1 * 100:.1f}% of headless", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print("note: a shared machine moves these figures; re-run alone for final numbers.")

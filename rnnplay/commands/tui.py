@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
                    torch_threads=args.torch_threads or None,
                    prefill={k: getattr(args, k) for k in PREFILL if getattr(args, k) is not None})
     result = app.run()
+    # the screen is back; let a step still in flight finish and its save land before the
+    # interpreter shuts down (threads are never killed mid-step)
+    app.session.idle.wait(timeout=30)
     report = os.environ.get("RNNPLAY_TUI_REPORT")  # benchmarks/bench_tui.py reads the run's figures
     if report:
         import json

@@ -8,10 +8,7 @@ torch: the training stack loads in a thread after the first frame.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,16 +24,15 @@ from rnnplay.tui import backend
 from rnnplay.tui.classify_tab import ClassifyPane
 from rnnplay.tui.controller import TrainingSession
 from rnnplay.tui.generate_tab import GeneratePane
-from rnnplay.tui.messages import (BackendLoaded, CheckpointLoaded, CheckpointWritten, SaveFailed, TrainerReady,
-                                  TrainingStarted, TrainingStopped)
+from rnnplay.tui.messages import (BackendLoaded, CheckpointLoaded)
 from rnnplay.tui.screens import HelpScreen, OpenCheckpointScreen
 from rnnplay.tui.train_tab import TrainPane
+from rnnplay.tui.training_actions import TrainingActions
 
-QUIT_DEADLINE_S = 1.8  # quitting while training returns within 2 s, even if a step runs long
 PHASE_GLYPH = {"idle": "○", "starting": "◔", "running": "●", "stopping": "◑", "paused": "◌"}
 
 
-class RnnPlayApp(App[int]):
+class RnnPlayApp(TrainingActions, App[int]):
     """See the module docstring. ``phase``: idle, starting, running, stopping or paused."""
 
     CSS_PATH = "rnnplay.tcss"
@@ -179,110 +175,6 @@ class RnnPlayApp(App[int]):
         except Exception:  # before compose
             return "train"
 
-    def action_start_training(self) -> None:
-        if self.phase != "idle":
-            self.notify("one moment: the run is " + self.phase, timeout=3)
-            return
-        pane = self.query_one(TrainPane)
-        settings = pane.read_settings(self.device, self.checkpoint_dir)
-        if isinstance(settings, str):
-            self.notify(settings, severity="error", title="cannot start")
-            return
-        if self.resume_path:
-            settings = backend.TrainSettings(**{**settings.__dict__, "resume": self.resume_path})
-        pane.show_corpus_error("")
-        self._status_note = "reading the corpus…"
-        self.phase = "starting"
-        self.session.start(settings)
-
-    def action_pause_training(self) -> None:
-        if self.phase == "running":
-            self.session.request_stop("pause")
-            self._status_note = "pausing after this step…"
-            self.phase = "stopping"
-
-    def action_resume_training(self) -> None:
-        if self.phase == "paused":
-            self._status_note = ""
-            self.phase = "running"
-            self.session.resume()
-
-    def action_stop_training(self) -> None:
-        if self.phase == "running" or self.phase == "starting":
-            self.session.request_stop("stop")
-            self._status_note = "stopping after this step, then saving…"
-            self.phase = "stopping"
-        elif self.phase == "paused":
-            if self.session.unsaved:
-                self.session.save("stopped")
-            self._status_note = "stopped"
-            self.phase = "idle"
-
-    def action_save(self) -> None:
-        if self.session.trainer is None:
-            self.notify("nothing to save yet: start training with F5", timeout=4)
-            return
-        self.session.save("manual")
-
-    # ---- messages from the training thread ----------------------------------------------------
-
-    def on_trainer_ready(self, msg: TrainerReady) -> None:
-        self.session.description = msg.description
-        self.session.checkpoint_path = msg.checkpoint_path
-        self.query_one(GeneratePane).set_source(msg.trainer, f"live weights · {msg.description}")
-        self.query_one(TrainPane).set_run_info(f"{msg.description}\nsaves to {Path(msg.checkpoint_path).name}")
-        self._status_note = ""
-        self._update_status()
-
-    def on_training_started(self, msg: TrainingStarted) -> None:
-        if self.phase == "starting":
-            self.phase = "running"
-        if self.resume_path:
-            self.resume_path = None
-            self.query_one(TrainPane).set_resume(None)
-
-    def on_training_stopped(self, msg: TrainingStopped) -> None:
-        pane = self.query_one(TrainPane)
-        if msg.checkpoint:
-            self._note_saved(msg.checkpoint, msg.step, "stopped")
-        if msg.error:
-            if msg.build_error:
-                pane.show_corpus_error(msg.error)
-            self.notify(msg.error, title="training stopped", severity="error", timeout=12)
-            self._status_note = "failed: " + msg.error.split(";")[0][:60]
-        elif msg.reason == "completed":
-            self._status_note = "finished" + (f", saved step {msg.step}" if self.session.saved_step == msg.step else "")
-            self.notify(f"training finished at step {msg.step}", timeout=5)
-        elif msg.reason == "paused":
-            self._status_note = "paused: F5 resumes, F6 stops"
-        elif self.session.saved_step == msg.step:
-            self._status_note = f"{msg.reason}, saved step {msg.step}"
-        else:
-            self._status_note = msg.reason
-        if self.session.trainer is None:
-            self.session.description = ""
-        self.phase = "paused" if msg.reason == "paused" and not msg.error else "idle"
-        self._tick(force=True)  # the final state, curve included
-        if self._quitting:
-            self.exit(self.exit_code)
-
-    def on_checkpoint_written(self, msg: CheckpointWritten) -> None:
-        if msg.reason in ("manual", "stopped", "finished", "diverged"):
-            self._note_saved(msg.path, msg.step, msg.reason)
-        if self._quitting and self.phase in ("idle", "paused"):
-            self.exit(self.exit_code)
-
-    def _note_saved(self, path: str, step: int, reason: str) -> None:
-        self.notify(f"{path} (step {step})", title="checkpoint saved", timeout=4)
-        self.query_one(TrainPane).set_run_info(f"{self.session.description}\nsaved step {step} to {Path(path).name}")
-        self._status_note = f"saved step {step}"
-        self._update_status()
-
-    def on_save_failed(self, msg: SaveFailed) -> None:
-        self.notify(msg.error, title="save failed", severity="error", timeout=12)
-        if self._quitting:
-            self.exit(self.exit_code)
-
     # ---- actions: generate, classify, checkpoints, help ---------------------------------------
 
     def action_generate(self) -> None:
@@ -338,7 +230,9 @@ class RnnPlayApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
         else:
-            self.push_screen(HelpScreen())
+            if not self.is_screen_installed("help"):
+                self.install_screen(HelpScreen(), "help")  # built once, shown fast afterwards
+            self.push_screen("help")
 
     @on(Button.Pressed, "#start")
     def _start_button(self) -> None:
@@ -373,56 +267,6 @@ class RnnPlayApp(App[int]):
     def _f5(self) -> None:
         {"idle": self.action_start_training, "running": self.action_pause_training,
          "paused": self.action_resume_training}.get(self.phase, lambda: None)()
-
-    # ---- leaving ------------------------------------------------------------------------------
-
-    async def action_quit(self) -> None:
-        """Stop a running session (the step in flight finishes), save it, then exit (< 2 s)."""
-        if self._quitting:
-            self.exit(self.exit_code)  # a second ctrl+q: leave now
-            return
-        self._quitting = True
-        if self.phase in ("running", "starting", "stopping"):
-            self.session.request_stop("quit")
-            self._status_note = "saving and quitting…"
-            self.phase = "stopping"
-            self.set_timer(QUIT_DEADLINE_S, lambda: self.exit(self.exit_code))
-        elif self.session.unsaved:
-            self.session.save("stopped")
-            self._status_note = "saving and quitting…"
-            self._update_status()
-            self.set_timer(QUIT_DEADLINE_S, lambda: self.exit(self.exit_code))
-        else:
-            self.exit(self.exit_code)
-
-    def _on_terminate(self) -> None:
-        """SIGTERM: the same as ctrl+q (stop, save, exit), with a watchdog in case the UI is stuck."""
-        self.exit_code = 143
-        self.call_later(self.action_quit)
-        self._watchdog(grace_s=3.0)
-
-    def _on_hangup(self) -> None:
-        """SIGHUP: the terminal (SSH session) is gone. Stop, save, and leave without drawing.
-
-        Textual's own exit writes to the terminal and blocks once it has vanished, so a plain
-        thread finishes the job: it waits for the step in flight, saves, and ends the process.
-        """
-        self.exit_code = 129
-        self._watchdog(grace_s=0.0)
-
-    def _watchdog(self, grace_s: float) -> None:
-        def run() -> None:
-            try:
-                self.query_one(ClassifyPane).stop_now()
-            except Exception:  # the DOM is gone already
-                pass
-            self.session.shutdown(timeout=60.0)
-            if grace_s:
-                time.sleep(grace_s)  # time for a clean exit through the UI
-            os._exit(self.exit_code)
-
-        threading.Thread(target=run, name="rnnplay-shutdown", daemon=True).start()
-
 
 def make_app(**kwargs) -> RnnPlayApp:
     """Build the app (the CLI and the tests share this). See :class:`RnnPlayApp` for the options."""

@@ -240,6 +240,9 @@ def default_classifier_runner(options: dict, emit: Callable[[Any], None],
     from rnnplay.classify.experiment import ClassifyConfig, run_experiment
     from rnnplay.classify.inspect import inspect_hidden
 
+    from rnnplay.device import resolve_device
+
+    options = {**options, "device": str(resolve_device(options.get("device") or "auto"))}
     names = {f.name for f in dataclasses.fields(ClassifyConfig)}
     config = ClassifyConfig(**{k: v for k, v in options.items() if k in names and v is not None})
     try:
