@@ -239,13 +239,14 @@ class LossCurve(CellCanvas):
         cells: list[list[tuple[str, Style]]] = [
             [(chr(0x2800 + b), train) if b else (" ", axis) for b in row] for row in bits
         ]
+        taken: set[tuple[int, int]] = set()  # cells holding a reference label
         for name, v in self.references.items():
             if not lo <= v <= hi:
                 continue
             row = dot_row(v) // 4
-            free = [bits[row][c] == 0 and cells[row][c][0] == " " for c in range(pw)]
+            free = [bits[row][c] == 0 and (row, c) not in taken for c in range(pw)]
             for c in range(pw):
-                if free[c]:
+                if free[c] and cells[row][c][0] == " ":
                     cells[row][c] = ("╌", ref_style)
             label = f" {name} {v:.2f} "
             # the label goes where it hides no part of the curve: right end, else left end
@@ -253,6 +254,7 @@ class LossCurve(CellCanvas):
                 if start >= 0 and all(free[start:start + len(label)]):
                     for i, ch in enumerate(label):
                         cells[row][start + i] = (ch, ref_style)
+                        taken.add((row, start + i))
                     break
         for x, v in self.val:
             if v == v:
