@@ -24,7 +24,7 @@ from rnnplay.tui import backend
 from rnnplay.tui.classify_tab import ClassifyPane
 from rnnplay.tui.controller import TrainingSession
 from rnnplay.tui.generate_tab import GeneratePane
-from rnnplay.tui.messages import (BackendLoaded, CheckpointLoaded)
+from rnnplay.tui.messages import BackendLoaded, CheckpointLoaded
 from rnnplay.tui.screens import HelpScreen, OpenCheckpointScreen
 from rnnplay.tui.train_tab import TrainPane
 from rnnplay.tui.training_actions import TrainingActions
