@@ -157,3 +157,10 @@ def test_model_from_checkpoint_matches_trainer(trained):
     for (k, a), b in zip(model.state_dict().items(), trainer.run.model.state_dict().values()):
         assert torch.equal(a, b), k
     assert vocab == trainer.vocab
+
+
+def test_a_text_file_is_called_corrupt_not_dangerous(tmp_path):
+    p = tmp_path / "notes.pt"
+    p.write_text("garbage\n")  # 'g' happens to be pickle's GLOBAL opcode byte
+    with pytest.raises(UserError, match="corrupt or not an rnnplay checkpoint"):
+        ck.load_checkpoint(p)

@@ -108,7 +108,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc) or "unsupported GLOBAL" in str(exc):  # a class or function
             raise UserError(f"checkpoint {name!r} holds Python objects that could run code, so it was not "
                             "loaded; only rnnplay's own checkpoints can be opened") from None
         raise UserError(f"checkpoint {name!r} is corrupt or not an rnnplay checkpoint; use another one") from None
