@@ -12,12 +12,7 @@ from rnnplay.cli import main
 QUICK = ["--epochs", "1", "--train-size", "200", "--test-size", "100", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _json_run(capsys, *extra):

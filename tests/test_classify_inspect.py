@@ -10,12 +10,7 @@ from rnnplay.classify.experiment import ClassifyConfig, run_experiment
 from rnnplay.classify.inspect import Inspection, inspect_hidden, inspection_to_dict, pearson, running_mean, sparkline
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _Probe(nn.Module):

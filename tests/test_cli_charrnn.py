@@ -15,12 +15,7 @@ from rnnplay.cli import main
 TEXT = "hello world, the rain in spain falls mainly on the plain. " * 60
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

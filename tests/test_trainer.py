@@ -14,12 +14,7 @@ from rnnplay.training.trainer import Trainer
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 120
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _config(tmp_path, **kw):
