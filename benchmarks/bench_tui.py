@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def screen(session: str) -> str:
     return tmux("capture-pane", "-t", session, "-p")
 
 
-def wait_for(pred, timeout: float, poll: float = 0.005):
+def wait_for(pred, timeout: float, poll: float = 0.05):
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
         value = pred()
@@ -52,6 +53,91 @@ def wait_for(pred, timeout: float, poll: float = 0.005):
             return value
         time.sleep(poll)
     raise TimeoutError
+
+
+class Control:
+    """One tmux control-mode client (``tmux -C``) attached to a session.
+
+    Keys and screen captures go through this one connection, and tmux tells it (``%output``) each
+    time the app writes to the terminal, so a measurement looks at the screen only when something
+    was drawn: no tmux client is forked per look, and nothing polls the cores the app runs on.
+    """
+
+    def __init__(self, session: str) -> None:
+        self.session = session
+        self.proc = subprocess.Popen(["tmux", "-C", "attach-session", "-t", session], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1, errors="replace")
+        self.cond = threading.Condition()
+        self.outputs = 0  # %output notifications so far
+        self.last_output = 0.0  # perf_counter() of the latest one
+        self.replies: list[list[str]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        block: list[str] | None = None
+        mine = False
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            now = time.perf_counter()
+            line = line.rstrip("\n")
+            if block is not None:
+                if line.startswith(("%end ", "%error ")):
+                    if mine:
+                        with self.cond:
+                            self.replies.append(block)
+                            self.cond.notify_all()
+                    block = None
+                else:
+                    block.append(line)
+            elif line.startswith("%begin "):
+                block, mine = [], line.split()[-1] == "1"  # flag 1: a reply to this client's command
+            elif line.startswith("%output "):
+                with self.cond:
+                    self.outputs += 1
+                    self.last_output = now
+                    self.cond.notify_all()
+        with self.cond:
+            self.proc_gone = True
+            self.cond.notify_all()
+
+    def command(self, cmd: str, timeout: float = 10.0) -> list[str]:
+        with self.cond:
+            n = len(self.replies)
+            self.proc.stdin.write(cmd + "\n")  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+            if not self.cond.wait_for(lambda: len(self.replies) > n or getattr(self, "proc_gone", False), timeout):
+                raise TimeoutError(cmd)
+            return self.replies[n] if len(self.replies) > n else []
+
+    def screen(self) -> str:
+        return "\n".join(self.command(f"capture-pane -p -t {self.session}"))
+
+    def keys(self, *keys: str) -> None:
+        self.command(f"send-keys -t {self.session} " + " ".join(keys))
+
+    def wait_screen(self, pred, timeout: float) -> float:
+        """Wait until ``pred(screen)`` holds; the time of the output that made it so."""
+        deadline = time.perf_counter() + timeout
+        with self.cond:
+            seen = self.outputs
+        if pred(self.screen()):
+            return time.perf_counter()
+        while True:
+            with self.cond:
+                if not self.cond.wait_for(lambda: self.outputs > seen, max(0.0, deadline - time.perf_counter())):
+                    raise TimeoutError
+                seen, at = self.outputs, self.last_output
+            if pred(self.screen()):
+                return at
+
+    def dead(self) -> bool:
+        return self.command(f"display-message -p -t {self.session} '#{{pane_dead}}'") == ["1"]
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.proc.wait(5)
+        except Exception:
+            self.proc.kill()
 
 
 def start_app(session: str, workdir: Path, flags: str, env: str = "") -> None:
@@ -71,12 +157,13 @@ def first_frame(workdir: Path, runs: int) -> list[float]:
         session = f"bench-ff-{os.getpid()}-{i}"
         t0 = time.perf_counter()
         start_app(session, workdir, "--refresh-hz 4")
+        ctl = Control(session)
         try:
-            wait_for(lambda: "○ idle" in screen(session), 30)
-            times.append(time.perf_counter() - t0)
-            tmux("send-keys", "-t", session, "C-q")
-            wait_for(lambda: dead(session), 30, 0.05)
+            times.append(ctl.wait_screen(lambda s: "○ idle" in s, 30) - t0)
+            ctl.keys("C-q")
+            wait_for(ctl.dead, 30, 0.05)
         finally:
+            ctl.close()
             tmux("kill-session", "-t", session)
     return times
 
@@ -133,28 +220,30 @@ KEYS = (  # (key, text that shows when it has acted, whether the text should be 
 
 
 def latency(workdir: Path, samples: int, extra: str = "") -> dict[str, list[float]]:
-    """Per kind of key, seconds from send-keys until capture-pane shows its effect."""
+    """Per kind of key, seconds from sending it until tmux has the screen that shows its effect."""
     session = f"bench-lat-{os.getpid()}"
     start_app(session, workdir, f"--corpus play --steps 1000000 --refresh-hz 4 {extra}")
+    ctl = Control(session)
     out: dict[str, list[float]] = {}
     try:
-        wait_for(lambda: "○ idle" in screen(session), 60, 0.05)
-        tmux("send-keys", "-t", session, "F5")
-        wait_for(lambda: "● running" in screen(session), 120, 0.05)
+        ctl.wait_screen(lambda s: "○ idle" in s, 60)
+        ctl.keys("F5")
+        ctl.wait_screen(lambda s: "● running" in s, 120)
         time.sleep(3.0)  # let training settle into its stride
         for i in range(samples):
             key, marker, present = KEYS[i % len(KEYS)]
             t0 = time.perf_counter()
-            tmux("send-keys", "-t", session, key)
-            wait_for(lambda: (marker in screen(session)) == present, 10, 0.001)
+            ctl.keys(key)
+            at = ctl.wait_screen(lambda s: (marker in s) == present, 10)
             label = {"Right": "tab switch", "Left": "tab switch"}.get(key, "help open" if present else "help close")
-            out.setdefault(label, []).append(time.perf_counter() - t0)
-            time.sleep(0.15)
+            out.setdefault(label, []).append(at - t0)
+            time.sleep(0.15 + (i % 7) * 0.037)  # spread the presses over the training step's phases
         t0 = time.perf_counter()
-        tmux("send-keys", "-t", session, "C-q")
-        wait_for(lambda: dead(session), 60, 0.005)
+        ctl.keys("C-q")
+        wait_for(ctl.dead, 60, 0.01)
         QUITS.append(time.perf_counter() - t0)
     finally:
+        ctl.close()
         tmux("kill-session", "-t", session)
     return out
 

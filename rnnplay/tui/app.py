@@ -8,6 +8,7 @@ torch: the training stack loads in a thread after the first frame.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Iterable
 from pathlib import Path
@@ -44,7 +45,7 @@ class RnnPlayApp(TrainingActions, App[int]):
         Binding("f5", "resume_training", "Resume", priority=True, id="resume"),
         Binding("f6", "stop_training", "Stop", priority=True, id="stop"),
         Binding("f9", "generate", "Generate", priority=True, id="generate"),
-        Binding("f7", "classify", "Run/Stop", priority=True, id="classify"),
+        Binding("f7", "classify", "Classify", priority=True, show=False, id="classify"),  # on its tab's button
         Binding("ctrl+s", "save", "Save", priority=True, id="save"),
         Binding("ctrl+o", "open_checkpoint", "Open", priority=True, id="open"),
         Binding("f1", "help", "Help", priority=True, id="help"),
@@ -76,6 +77,10 @@ class RnnPlayApp(TrainingActions, App[int]):
         self.exit_code = 0
         self._quitting = False
         self._status_note = ""
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # No animations unless asked for: they redraw at 60 Hz past --refresh-hz (costly over
+            # SSH) and take the UI thread from key presses while training shares its cores.
+            self.animation_level = "none"
 
     # ---- layout -------------------------------------------------------------------------------
 
@@ -127,6 +132,10 @@ class RnnPlayApp(TrainingActions, App[int]):
             self.notify(f"the training stack failed to load: {msg.error}", severity="error", timeout=15)
         else:
             self.query_one(TrainPane).set_defaults(msg.defaults)
+        backend.settle_heap()
+
+    def on_unmount(self) -> None:
+        backend.release_heap()
 
     # ---- the refresh timer --------------------------------------------------------------------
 
@@ -165,8 +174,6 @@ class RnnPlayApp(TrainingActions, App[int]):
             return True if phase in ("running", "paused") else None
         if action in ("temperature", "random_seed"):
             return self._active_tab() == "generate"
-        if action == "classify":
-            return self._active_tab() == "classify"
         return True
 
     def _active_tab(self) -> str:
@@ -242,10 +249,6 @@ class RnnPlayApp(TrainingActions, App[int]):
     @on(Button.Pressed, "#stop")
     def _stop_button(self) -> None:
         self.action_stop_training()
-
-    @on(TabbedContent.TabActivated)
-    def _tab_changed(self) -> None:
-        self.refresh_bindings()  # F7 shows on the Classify tab only
 
     @on(Select.Changed, "#corpus")
     def _corpus_chosen(self) -> None:
