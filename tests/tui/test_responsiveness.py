@@ -59,8 +59,11 @@ async def test_a_built_run_is_moved_out_of_full_gc_scans_until_the_app_closes(ck
     app = make_app(trainer_factory=factory, checkpoint_dir=ckpt_dir, warm_backend=False, refresh_hz=20)
     messages = []
     assert gc.get_freeze_count() == 0
+    before = gc.get_threshold()
     async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
         await pilot.press("f5")
         await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="the run to end")
         assert gc.get_freeze_count() > 1000  # the app, its widgets and the run
+        assert gc.get_threshold() == backend.TUI_GC_THRESHOLDS
     assert gc.get_freeze_count() == 0  # released: a closed app's objects can be collected again
+    assert gc.get_threshold() == before
