@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
 
-from rnnplay.tui import backend
+from rnnplay.tui import backend, heap
 from rnnplay.tui.classify_tab import ClassifyPane
 from rnnplay.tui.controller import TrainingSession
 from rnnplay.tui.generate_tab import GeneratePane
@@ -77,6 +77,7 @@ class RnnPlayApp(TrainingActions, App[int]):
         self.exit_code = 0
         self._quitting = False
         self._status_note = ""
+        self.gc_pacer = heap.HeapPacer()
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             # No animations unless asked for: they redraw at 60 Hz past --refresh-hz (costly over
             # SSH) and take the UI thread from key presses while training shares its cores.
@@ -104,6 +105,7 @@ class RnnPlayApp(TrainingActions, App[int]):
         for key, value in self.prefill.items():
             self.query_one(f"#hp-{key}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
         self.set_interval(1.0 / self.refresh_hz, self._tick, name="refresh")
+        self.set_interval(heap.PERIOD_S, self.gc_pacer.tick, name="gc")
         self._update_status()
         self.query_one(TrainPane).set_buttons(self.phase)
         try:
@@ -132,10 +134,10 @@ class RnnPlayApp(TrainingActions, App[int]):
             self.notify(f"the training stack failed to load: {msg.error}", severity="error", timeout=15)
         else:
             self.query_one(TrainPane).set_defaults(msg.defaults)
-        backend.settle_heap()
+        self.gc_pacer.settle()
 
     def on_unmount(self) -> None:
-        backend.release_heap()
+        self.gc_pacer.release()
 
     # ---- the refresh timer --------------------------------------------------------------------
 

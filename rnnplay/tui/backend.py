@@ -8,7 +8,6 @@ worker thread, never while the first frame is drawn. Tests replace the two facto
 from __future__ import annotations
 
 import dataclasses
-import gc
 import os
 import sys
 import threading
@@ -135,8 +134,6 @@ def corpus_description(name: str) -> str:
         return ""
 
 
-TUI_GC_THRESHOLDS = (10_000, 10, 10)  # Python's default is (700, 10, 10)
-_GC_DEFAULTS = gc.get_threshold()
 BACKGROUND_NICE = 10  # how much lower the training threads run than the UI thread (Linux nice)
 
 
@@ -158,29 +155,6 @@ def yield_cpu_to_ui() -> None:
             os.setpriority(os.PRIO_PROCESS, tid, target)
     except (OSError, AttributeError):
         pass  # not permitted, or no such call here: run at normal priority
-
-
-def settle_heap() -> None:
-    """Keep the garbage collector's pauses short while the app trains (called from the UI thread).
-
-    A full collection walks every container object: with torch imported that is ~370k objects and
-    took 200-350 ms here, every few seconds while training, holding the GIL (a frozen screen and a
-    late key press). ``gc.freeze()`` moves what is loaded now (torch, the model, Textual's classes)
-    out of those walks; garbage made before is collected first, and what an earlier call froze is
-    scanned once more (a finished run's cycles go). A larger young generation then lets Textual's
-    short-lived render objects die before they are promoted: in 15 s of training with key presses,
-    GC time fell from ~630 ms (8 full collections of up to 58 ms) to ~310 ms and no full collection.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*TUI_GC_THRESHOLDS)
-
-
-def release_heap() -> None:
-    """Undo :func:`settle_heap` when the app closes (tests build many apps in one process)."""
-    gc.unfreeze()
-    gc.set_threshold(*_GC_DEFAULTS)
 
 
 def load_backend() -> dict:

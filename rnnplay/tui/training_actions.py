@@ -77,7 +77,7 @@ class TrainingActions:
         self.query_one(TrainPane).set_run_info(f"{msg.description}\nsaves to {Path(msg.checkpoint_path).name}")
         self._status_note = ""
         self._update_status()
-        backend.settle_heap()
+        self.gc_pacer.settle()
 
     def on_training_started(self, msg: TrainingStarted) -> None:
         if self.phase == "starting":

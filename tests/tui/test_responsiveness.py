@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from rnnplay.tui import backend
+from rnnplay.tui import backend, heap
 from rnnplay.tui.app import make_app
 from rnnplay.tui.messages import TrainingStopped
 from tui_fakes import FakeFactory
@@ -54,16 +54,42 @@ async def test_the_app_trains_below_the_ui_threads_priority(ckpt_dir):
         assert factory.trainers[0].fit_nice == min(19, ui_nice + backend.BACKGROUND_NICE)
 
 
-async def test_a_built_run_is_moved_out_of_full_gc_scans_until_the_app_closes(ckpt_dir):
+async def test_a_built_run_is_frozen_and_gc_is_paced_by_the_app_until_it_closes(ckpt_dir):
     factory = FakeFactory(steps=30)
     app = make_app(trainer_factory=factory, checkpoint_dir=ckpt_dir, warm_backend=False, refresh_hz=20)
     messages = []
-    assert gc.get_freeze_count() == 0
-    before = gc.get_threshold()
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
     async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
         await pilot.press("f5")
         await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="the run to end")
         assert gc.get_freeze_count() > 1000  # the app, its widgets and the run
-        assert gc.get_threshold() == backend.TUI_GC_THRESHOLDS
-    assert gc.get_freeze_count() == 0  # released: a closed app's objects can be collected again
-    assert gc.get_threshold() == before
+        assert not gc.isenabled()  # the app's timer collects instead
+        ticks = app.gc_pacer.ticks
+        await pilot.pause(3 * heap.PERIOD_S)
+        assert app.gc_pacer.ticks > ticks
+    assert gc.get_freeze_count() == 0 and gc.isenabled()  # a closed app's objects can be collected again
+
+
+def test_the_pacer_collects_young_often_and_everything_rarely():
+    pacer = heap.HeapPacer()
+    assert pacer.tick() is None  # not settled: Python's own collection runs
+    pacer.settle()
+    try:
+        gens = [pacer.tick() for _ in range(heap.FULL_EVERY)]
+        assert gens.count(2) == 1 and gens[-1] == 2
+        assert gens.count(1) == heap.FULL_EVERY // heap.MIDDLE_EVERY - 1
+        assert gens.count(0) == len(gens) - gens.count(1) - gens.count(2)
+
+        class Cycle:
+            pass
+
+        c = Cycle()
+        c.me = c
+        ref = __import__("weakref").ref(c)
+        del c
+        assert ref() is not None  # automatic collection is off
+        pacer.tick()
+        assert ref() is None  # the young collection took it
+    finally:
+        pacer.release()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
