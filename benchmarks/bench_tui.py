@@ -44,10 +44,6 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30).stdout
 
 
-def screen(session: str) -> str:
-    return tmux("capture-pane", "-t", session, "-p")
-
-
 def wait_for(pred, timeout: float, poll: float = 0.05):
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
@@ -150,10 +146,6 @@ def start_app(session: str, workdir: Path, flags: str, env: str = "") -> None:
     tmux("set-option", "-t", session, "remain-on-exit", "on")
 
 
-def dead(session: str) -> bool:
-    return tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() == "1"
-
-
 def first_frame(workdir: Path, runs: int) -> list[float]:
     times = []
     for i in range(runs):
@@ -184,14 +176,15 @@ def in_app(workdir: Path, settings: str, extra: str = "") -> dict:
     report = workdir / "app-report.json"
     report.unlink(missing_ok=True)
     start_app(session, workdir, f"{settings} --refresh-hz 4 {extra}", env=f"RNNPLAY_TUI_REPORT={report}")
+    ctl = Control(session)  # looks at the screen only when the app draws: no polling beside the run
     try:
-        wait_for(lambda: "○ idle" in screen(session), 60, 0.05)
-        tmux("send-keys", "-t", session, "F5")
-        wait_for(lambda: any("○ idle" in ln and "finished" in ln for ln in screen(session).splitlines()),
-                 1800, 0.2)
-        tmux("send-keys", "-t", session, "C-q")
-        wait_for(lambda: dead(session), 60, 0.05)
+        ctl.wait_screen(lambda s: "○ idle" in s, 60)
+        ctl.keys("F5")
+        ctl.wait_screen(lambda s: any("○ idle" in ln and "finished" in ln for ln in s.splitlines()), 1800)
+        ctl.keys("C-q")
+        wait_for(ctl.dead, 60, 0.05)
     finally:
+        ctl.close()
         tmux("kill-session", "-t", session)
     return json.loads(report.read_text())
 

@@ -1,6 +1,5 @@
 """Checkpoint files: atomic writes, safe loading, CPU mapping, clear refusals."""
 
-import io
 import os
 import threading
 

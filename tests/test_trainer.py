@@ -161,6 +161,16 @@ def test_hidden_stats_and_samples_never_change_the_training(tmp_path):
     assert quiet == busy and sum(isinstance(e, ev.HiddenStats) for e in seen) == 15
 
 
+def test_samples_by_time_as_well_as_by_step(tmp_path):
+    cfg = _config(tmp_path, steps=6, sample_every=0, out=None)
+    seen = _fit(Trainer(build_run(cfg), hidden_stats_hz=0, sample_every_s=1e-9))  # due at every step
+    samples = [e for e in seen if isinstance(e, ev.SampleReady)]
+    assert [e.step for e in samples] == [1, 2, 3, 4, 5, 6]
+    assert all(len(e.text) == cfg.sample_len for e in samples)
+    none = _fit(Trainer(build_run(cfg), hidden_stats_hz=0, sample_every_s=3600.0))
+    assert not any(isinstance(e, ev.SampleReady) for e in none)  # not due within the run
+
+
 def test_a_consumer_may_take_the_lock_inside_emit(tmp_path):
     cfg = _config(tmp_path, steps=12, eval_every=4, sample_every=0)
     trainer = Trainer(build_run(cfg), hidden_stats_hz=0)

@@ -216,7 +216,7 @@ def _print_inspection(out, ins) -> None:
                   title_justify="left")
     units.add_column("unit", justify="right")
     units.add_column("r", justify="right")
-    units.add_column(f"activation on test sequence 0 (-1..1)")
+    units.add_column("activation on test sequence 0 (-1..1)")
     for u, r in ins.top_units:
         units.add_row(str(u), f"{r:+.3f}", sparkline(ins.sequences[0].hidden[u], -1.0, 1.0))
     out.print(units)

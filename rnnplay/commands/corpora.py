@@ -33,5 +33,5 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         name = r["name"] + (" *" if r["default"] else "")
         print(f"{name:<12} {r['chars']:>10,} {r['vocab_size']:>6}  {r['description']}")
-    print(f"\n* default. Use one with: rnnplay train --corpus NAME (or any UTF-8 file or folder path).")
+    print("\n* default. Use one with: rnnplay train --corpus NAME (or any UTF-8 file or folder path).")
     return 0

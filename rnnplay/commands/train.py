@@ -15,7 +15,6 @@ import math
 import os
 import re
 import signal
-import sys
 import threading
 import time
 

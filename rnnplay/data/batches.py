@@ -50,7 +50,7 @@ class StreamBatches:
 
     def _start_epoch(self) -> None:
         self.epoch += 1
-        T, B = self.seq_len, self.batch_size
+        T = self.seq_len
         self.offset = int(torch.randint(0, T, (1,), generator=self.generator))
         self.index = 0
         self._layout()

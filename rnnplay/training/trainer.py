@@ -10,7 +10,8 @@ API used by the CLI and the TUI:
   over the first sequence of the last batch, per layer, and each layer's tanh saturation, the
   fraction of |h| > 0.95 over its first 8 sequences; from an extra no-grad pass that starts from
   the carried state and touches no RNG, so it never changes the training);
-  ``EvalDone`` every ``eval_every`` steps; ``SampleReady`` every ``sample_every`` steps;
+  ``EvalDone`` every ``eval_every`` steps; ``SampleReady`` every ``sample_every`` steps and, with
+  ``sample_every_s`` > 0, also every that many seconds (the app's "every few seconds");
   ``CheckpointSaved``; then ``Finished("completed" | "stopped")`` or ``Failed(message)``.
   It is re-entrant: after a stop, ``fit`` again continues from the current step (pause/resume).
   On stop it saves a checkpoint (reason "stopped"), at the end one (reason "finished").
@@ -55,6 +56,7 @@ from rnnplay.training.events import (
     StepDone,
 )
 from rnnplay.training import checkpoint as run_state
+from rnnplay.training import probes
 
 GOOD_EVERY = 50
 EXPLODE_STEPS = 3
@@ -71,8 +73,10 @@ class Diverged(Exception):
 class Trainer:
     """Trains a :class:`~rnnplay.pipeline.Run` (see the module docstring)."""
 
-    def __init__(self, run: Run, hidden_stats_hz: float = 4.0, hidden_units: int = 8) -> None:
+    def __init__(self, run: Run, hidden_stats_hz: float = 4.0, hidden_units: int = 8,
+                 sample_every_s: float = 0.0) -> None:
         self.run = run
+        self.sample_every_s = sample_every_s
         self.lock = threading.Lock()
         self.hidden_stats_hz = hidden_stats_hz
         self.hidden_units = hidden_units
@@ -85,6 +89,7 @@ class Trainer:
         self._chars_per_s = 0.0
         self._steps_run = 0  # steps taken by this Trainer (this process), for the average rate
         self._last_hidden_t = 0.0
+        self._last_sample_t = time.perf_counter()
         self.last_checkpoint: str | None = None
 
     # ---- public state ------------------------------------------------------------------------
@@ -243,7 +248,9 @@ class Trainer:
             self._last_hidden_t = time.perf_counter()
         if state.step % cfg.eval_every == 0:
             self._eval(emit)
-        if cfg.sample_every and state.step % cfg.sample_every == 0:
+        by_time = self.sample_every_s > 0 and now - self._last_sample_t >= self.sample_every_s
+        if (cfg.sample_every and state.step % cfg.sample_every == 0) or by_time:
+            self._last_sample_t = now
             text = self._sample(cfg.sample_len)
             if text is not None:
                 emit(SampleReady(state.step, text))
@@ -282,41 +289,12 @@ class Trainer:
 
     # ---- hidden stats, samples, checkpoints ------------------------------------------------
 
-    @torch.no_grad()
     def _hidden_stats(self) -> HiddenStats | None:
-        from rnnplay.model.fast import forward_fast
-
-        model = self.run.model
-        rnn = getattr(model, "rnn", None)
         last = getattr(self, "_last_batch", None)
-        if rnn is None or not hasattr(rnn, "cells") or last is None:
-            return None
-        x, h0_all = last
-        xs = x[:8]  # (b, T): a few sequences for saturation; units from the first
-        h0_all = h0_all[:, : xs.shape[0]]  # (L, b, H): the state carried into this batch
-        layer_in = model.embedding(xs.t())  # (T, b, E)
-        units, sat = [], []
-        H = model.hidden_size
-        pick = torch.linspace(0, H - 1, min(self.hidden_units, H)).round().long().tolist()
-        for layer, cell in enumerate(rnn.cells):
-            out, _ = forward_fast([cell], layer_in, h0_all[layer : layer + 1], 0.0, False)  # (T, b, H)
-            first = out[:, 0, pick].t().tolist()  # (units, T)
-            units.append(tuple(tuple(round(v, 4) for v in row) for row in first))
-            sat.append(float((out.abs() > 0.95).float().mean()))
-            layer_in = out
-        return HiddenStats(self.run.state.step, tuple(units), tuple(sat))
+        return None if last is None else probes.hidden_stats(self.run, last, self.hidden_units)
 
     def _sample(self, length: int) -> str | None:
-        from rnnplay.model import Sampler
-
-        model, vocab = self.run.model, self.run.vocab
-        if not hasattr(model, "embedding"):
-            return None
-        prime = vocab.stoi.get("\n", int(self.run.train_data[0]))
-        gen = torch.Generator(device=self.run.device).manual_seed(self.run.config.seed * 1_000_003 + self.run.state.step)
-        idx = Sampler(model).generate(torch.tensor([[prime]], device=self.run.device), length,
-                                      temperature=0.8, generator=gen)  # (1, length)
-        return vocab.decode(idx[0])
+        return probes.live_sample(self.run, length)
 
     def _save(self, path: str | None, reason: str) -> str:
         from rnnplay.errors import UserError

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, Callable, Protocol
 
 from rnnplay.errors import UserError
 
+LIVE_SAMPLE_EVERY_S = 5.0  # the Train tab's sample from the live weights (also every sample_every steps)
 DEFAULT_CORPUS = "play"  # rnnplay.pipeline.DEFAULT_CORPUS, without importing torch
 
 
@@ -134,29 +134,6 @@ def corpus_description(name: str) -> str:
         return ""
 
 
-BACKGROUND_NICE = 10  # how much lower the training threads run than the UI thread (Linux nice)
-
-
-def yield_cpu_to_ui() -> None:
-    """Lower this thread's CPU priority (Linux), so the UI thread wins a contended core.
-
-    Training uses every core (torch's intra-op threads), and the UI thread then waited its turn:
-    a key press took ~0.1-0.3 s to show while training on 2 cores. Linux keeps a nice value per
-    thread and new threads inherit it, so torch's worker threads that this thread starts run at
-    the same lower priority. When the UI is idle the training gets the cores as before. Safe to
-    call again on the same thread (it sets an absolute level); a no-op elsewhere.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + BACKGROUND_NICE)
-        if os.getpriority(os.PRIO_PROCESS, tid) < target:
-            os.setpriority(os.PRIO_PROCESS, tid, target)
-    except (OSError, AttributeError):
-        pass  # not permitted, or no such call here: run at normal priority
-
-
 def load_backend() -> dict:
     """Import the training stack in the background; return the form's defaults (TrainConfig)."""
     from rnnplay import pipeline
@@ -222,7 +199,7 @@ def default_trainer_factory(settings: TrainSettings) -> tuple[TrainerLike, str, 
         out = checkpoint_path(settings.checkpoint_dir, corpus)
         config = make_train_config(dataclasses.replace(settings, corpus=corpus), out)
     run = pipeline.build_run(config, resume=settings.resume)
-    return Trainer(run), describe_run(run, Path(corpus).name or corpus), out
+    return Trainer(run, sample_every_s=LIVE_SAMPLE_EVERY_S), describe_run(run, Path(corpus).name or corpus), out
 
 
 def describe_run(run: Any, corpus: str) -> str:

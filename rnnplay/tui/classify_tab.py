@@ -21,7 +21,6 @@ from textual.widgets import Button, Input, Label, Static
 
 from rnnplay.errors import UserError
 from rnnplay.training.events import EpochDone
-from rnnplay.tui import backend
 from rnnplay.tui.messages import ClassifyFinished, ClassifyProgress
 from rnnplay.tui.widgets import BLOCKS, fmt_duration, resample, theme_color
 
@@ -113,7 +112,6 @@ class ClassifyPane(Vertical):
 
     @work(thread=True, exclusive=True, group="classify", exit_on_error=False)
     def _run(self, opts: dict, stop: threading.Event) -> None:
-        backend.yield_cpu_to_ui()
         epochs: list[EpochDone] = []
 
         def emit(event: Any) -> None:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from rnnplay.errors import UserError
 from rnnplay.training.events import CheckpointSaved, Failed, Finished, Started
-from rnnplay.tui import backend
 from rnnplay.tui.backend import TrainSettings
 from rnnplay.tui.messages import CheckpointWritten, SaveFailed, TrainerReady, TrainingStarted, TrainingStopped
 from rnnplay.tui.metrics import MetricsBuffer
@@ -107,7 +106,6 @@ class TrainingSession:
             self._finished = event.reason == "completed"
 
     def _work(self, settings: TrainSettings | None, stop: threading.Event) -> None:
-        backend.yield_cpu_to_ui()
         try:
             self._train(settings, stop)
         finally:

@@ -1,57 +1,14 @@
-"""What keeps the UI responsive while training shares its cores: thread priority and GC scans."""
+"""What keeps the UI responsive while training shares its cores: GC paced by the app."""
 
 from __future__ import annotations
 
 import gc
-import os
-import sys
-import threading
 
-import pytest
-
-from rnnplay.tui import backend, heap
+from rnnplay.tui import heap
 from rnnplay.tui.app import make_app
 from rnnplay.tui.messages import TrainingStopped
 from tui_fakes import FakeFactory
 from tui_helpers import wait_until
-
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
-
-
-def _in_thread(fn):
-    out = {}
-
-    def run():
-        fn()
-        out["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        fn()  # a second call (a resumed run on the same pool thread) must not lower it further
-        out["again"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    return out
-
-
-@linux_only
-def test_yield_cpu_to_ui_lowers_only_the_calling_thread():
-    base = os.getpriority(os.PRIO_PROCESS, os.getpid())
-    out = _in_thread(backend.yield_cpu_to_ui)
-    assert out["nice"] == min(19, base + backend.BACKGROUND_NICE)
-    assert out["again"] == out["nice"]
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # this thread is untouched
-
-
-@linux_only
-async def test_the_app_trains_below_the_ui_threads_priority(ckpt_dir):
-    factory = FakeFactory(steps=30)
-    app = make_app(trainer_factory=factory, checkpoint_dir=ckpt_dir, warm_backend=False, refresh_hz=20)
-    messages = []
-    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
-        await pilot.press("f5")
-        await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="the run to end")
-        ui_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        assert factory.trainers[0].fit_nice == min(19, ui_nice + backend.BACKGROUND_NICE)
 
 
 async def test_a_built_run_is_frozen_and_gc_is_paced_by_the_app_until_it_closes(ckpt_dir):

@@ -43,8 +43,6 @@ class FakeTrainer:
 
     def fit(self, emit, stop: threading.Event) -> None:
         self.fit_calls += 1
-        if hasattr(os, "getpriority"):  # the CPU priority the app gave its training thread
-            self.fit_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         emit(Started(self.step, self.total, 1234, "cpu", resumed=self.step > 0,
                      info={"corpus": "fake", "vocab_size": len(self.vocab), "references": dict(REFERENCES)}))
         while self.step < self.total and not stop.is_set():
