@@ -115,8 +115,10 @@ class RnnPlayApp(TrainingActions, App[int]):
         except (NotImplementedError, RuntimeError, AttributeError, ValueError):
             pass  # no signals here (Windows, or not the main thread as in some test runners)
         if self.warm_backend:
-            self.set_timer(0.3, lambda: self.run_worker(self._warm, thread=True, group="warm",
-                                                        exit_on_error=False))
+            # once the first frame is drawn (not on a fixed timer that a slow start can outrun):
+            # importing torch in a thread still holds the GIL much of the time
+            self.call_after_refresh(self.set_timer, 0.1, lambda: self.run_worker(
+                self._warm, thread=True, group="warm", exit_on_error=False))
         if self.open_checkpoint_at_start:
             self._load_checkpoint(self.open_checkpoint_at_start)
 

@@ -65,6 +65,12 @@ def steps_seen(session: str, count: int, timeout: float) -> list[int]:
     return seen
 
 
+def dead_status(session: str) -> str:
+    """``status|signal`` of the pane's exited process, or "" while tmux has not reaped it yet."""
+    status = tmux("display-message", "-p", "-t", session, "#{pane_dead_status}|#{pane_dead_signal}").strip()
+    return status if status.strip("|") else ""
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -82,7 +88,9 @@ def test_f5_trains_and_ctrl_q_exits_with_a_checkpoint(tmp_path):
         assert seen == sorted(seen) and seen[-1] > seen[0]
         tmux("send-keys", "-t", session, "C-q")
         wait_for(lambda: tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() == "1", 30, "exit")
-        status = tmux("display-message", "-p", "-t", session, "#{pane_dead_status}|#{pane_dead_signal}").strip()
+        # tmux marks the pane dead when the terminal closes and fills in the status when it has
+        # reaped the process, a moment later
+        status = wait_for(lambda: dead_status(session), 10, "the exit status")
         assert status in ("0|", "0|0"), f"exit status|signal: {status!r}"
         assert not alive(pid)
         saved = list((tmp_path / "checkpoints").glob("names-*.pt"))
