@@ -7,8 +7,12 @@ so the app appears fast. Without a terminal the command says so and points to ``
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import os
 import sys
+
+from typing import TYPE_CHECKING
 
 from rnnplay.commands._types import nonneg_int, positive_float, positive_int
 
@@ -41,6 +45,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--torch-threads", type=nonneg_int, default=0, metavar="N",
                         help="CPU threads for training (default 0: torch's own choice)")
 
+if TYPE_CHECKING:
+    from rnnplay.tui.app import RnnPlayApp
+
+
+async def _run(app: RnnPlayApp) -> int | None:
+    """Run the app; then let a step still in flight finish and be saved, and say so if it is slow.
+
+    Textual's ``App.run`` would wait for the training thread silently (asyncio.run joins it after
+    the screen is restored), so a long step left the user at a blank prompt. ctrl+c there leaves
+    at once; the checkpoint on disk stays as it was (saves are atomic).
+    """
+    result = await app.run_async()
+    try:
+        for tick in itertools.count():
+            if app.session.idle.wait(0.05):
+                break
+            if tick == 4:  # 0.2 s
+                print("rnnplay: finishing the training step in flight and saving it "
+                      "(ctrl+c leaves without saving it)…", file=sys.stderr, flush=True)
+            await asyncio.sleep(0)
+    except asyncio.CancelledError:  # asyncio.run's answer to ctrl+c
+        print("rnnplay: left without saving the step in flight", file=sys.stderr, flush=True)
+        os._exit(130)
+    return result
+
 
 def run(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty() and sys.stderr.isatty()):
@@ -67,10 +96,7 @@ def run(args: argparse.Namespace) -> int:
                    corpus=args.corpus, open_checkpoint=args.checkpoint,
                    torch_threads=args.torch_threads or None,
                    prefill={k: getattr(args, k) for k in PREFILL if getattr(args, k) is not None})
-    result = app.run()
-    # the screen is back; let a step still in flight finish and its save land before the
-    # interpreter shuts down (threads are never killed mid-step)
-    app.session.idle.wait(timeout=30)
+    result = asyncio.run(_run(app))
     report = os.environ.get("RNNPLAY_TUI_REPORT")  # benchmarks/bench_tui.py reads the run's figures
     if report:
         import json
