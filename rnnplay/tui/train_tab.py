@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 
 from rich.text import Text
@@ -10,10 +9,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.validation import Integer, Number
-from textual.widgets import Button, Input, Label, Select, Sparkline, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
 from rnnplay.tui.metrics import Snapshot
+from rnnplay.tui.spark import Spark
 from rnnplay.tui.widgets import HiddenStrips, LossCurve, fmt_duration, fmt_rate, fmt_value
 
 CURVE_EVERY_S = 1.0  # the loss curve redraws at most this often while training (the rest at --refresh-hz)
@@ -43,7 +43,7 @@ class TrainPane(Vertical):
         self._stats_plain = ""
         self._loss_now = ""
         self._curve_t = 0.0
-        self._sample_step: int | None = None
+        self._sample_shown: tuple[int, str] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-body"):
@@ -73,7 +73,7 @@ class TrainPane(Vertical):
                 yield Static("step 0", id="run-stats")
                 with Horizontal(id="loss-row"):
                     yield Label("loss ", classes="field-label")
-                    yield Sparkline([], summary_function=statistics.fmean, id="loss-spark")
+                    yield Spark(id="loss-spark")
                     yield Static("", id="loss-now")
                 yield LossCurve(id="loss-curve")
                 yield Label("hidden units · last batch · tanh saturation", classes="section")
@@ -191,7 +191,7 @@ class TrainPane(Vertical):
         if stats.plain != self._stats_plain:  # unchanged text: no redraw at all
             self._stats_plain = stats.plain
             self.query_one("#run-stats", Static).update(stats, layout=False)
-        self.query_one("#loss-spark", Sparkline).data = list(snap.recent)
+        self.query_one("#loss-spark", Spark).set_data(snap.recent)
         now = f" {fmt_value(snap.loss)}"
         if now != self._loss_now:
             self._loss_now = now
@@ -202,8 +202,8 @@ class TrainPane(Vertical):
             self.query_one("#loss-curve", LossCurve).set_data(snap.history, snap.val, snap.references)
         self.query_one("#hidden", HiddenStrips).set_data(snap.units, snap.saturation)
         sample = self.query_one("#sample", Static)
-        if snap.sample_step is not None:
+        if snap.sample_step is not None and (snap.sample_step, snap.sample) != self._sample_shown:
+            # only when it changed: setting a border title redraws the whole box
             sample.border_title = f"sample from the live weights · step {snap.sample_step}"
-            if snap.sample_step != self._sample_step:  # fixed height: no layout pass needed
-                self._sample_step = snap.sample_step
-                sample.update(Text(snap.sample.replace("\t", "    "), no_wrap=False), layout=False)
+            self._sample_shown = (snap.sample_step, snap.sample)
+            sample.update(Text(snap.sample.replace("\t", "    "), no_wrap=False), layout=False)  # fixed height
