@@ -176,11 +176,15 @@ def in_app(workdir: Path, settings: str, extra: str = "") -> dict:
     report = workdir / "app-report.json"
     report.unlink(missing_ok=True)
     start_app(session, workdir, f"{settings} --refresh-hz 4 {extra}", env=f"RNNPLAY_TUI_REPORT={report}")
-    ctl = Control(session)  # looks at the screen only when the app draws: no polling beside the run
+    ctl = Control(session)
     try:
         ctl.wait_screen(lambda s: "○ idle" in s, 60)
         ctl.keys("F5")
-        ctl.wait_screen(lambda s: any("○ idle" in ln and "finished" in ln for ln in s.splitlines()), 1800)
+        deadline = time.perf_counter() + 1800
+        while not any("○ idle" in ln and "finished" in ln for ln in ctl.screen().splitlines()):
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the app's run did not finish")
+            time.sleep(1.0)  # one look a second: the harness stays out of the run's way
         ctl.keys("C-q")
         wait_for(ctl.dead, 60, 0.05)
     finally:
