@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane, Tabs
 
 from rnnplay.tui import backend, heap
 from rnnplay.tui.classify_tab import ClassifyPane
@@ -137,6 +137,27 @@ class RnnPlayApp(TrainingActions, App[int]):
         else:
             self.query_one(TrainPane).set_defaults(msg.defaults)
         self.gc_pacer.settle()
+
+    async def on_event(self, event: events.Event) -> None:
+        """Left / right on the tab bar switch tabs in one frame (see :meth:`_switch_tab`)."""
+        if (isinstance(event, events.Key) and not event.is_forwarded and event.key in ("left", "right")
+                and isinstance(self.focused, Tabs) and self._switch_tab(1 if event.key == "right" else -1)):
+            event.stop()
+            return
+        await super().on_event(event)
+
+    def _switch_tab(self, step: int) -> bool:
+        """Textual's tab bar changes its header first and the pane after a message hop, so a switch
+        took two frames (the second up to two frame periods later); setting ``TabbedContent.active``
+        changes both at once. Same order and wrap-around as the tab bar's own keys."""
+        tabs = self.query_one("#tabs", TabbedContent)
+        if self.focused not in tabs.query(Tabs):
+            return False
+        ids = [pane.id for pane in tabs.query(TabPane)]
+        if tabs.active not in ids:
+            return False
+        tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)]
+        return True
 
     def on_unmount(self) -> None:
         self.gc_pacer.release()

@@ -50,3 +50,23 @@ def test_the_pacer_collects_young_often_and_everything_rarely():
     finally:
         pacer.release()
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+async def test_left_right_on_the_tab_bar_switch_tabs_and_leave_inputs_alone(ckpt_dir):
+    from textual.widgets import Input, TabbedContent, Tabs
+
+    app = make_app(trainer_factory=FakeFactory(), checkpoint_dir=ckpt_dir, warm_backend=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        tabs = app.query_one("#tabs", TabbedContent)
+        app.query_one(Tabs).focus()
+        await pilot.pause()
+        seen = []
+        for key in ("right", "right", "right", "left", "left"):
+            await pilot.press(key)
+            seen.append(tabs.active)
+        assert seen == ["generate", "classify", "train", "classify", "generate"]  # wraps, as the tab bar does
+        await pilot.press("left")
+        field = app.query_one("#hp-steps", Input)
+        field.focus()
+        await pilot.press("1", "2", "left", "3")
+        assert tabs.active == "train" and field.value == "132"  # the cursor moved; no tab switch
