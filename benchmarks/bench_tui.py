@@ -70,6 +70,7 @@ class Control:
         self.outputs = 0  # %output notifications so far
         self.last_output = 0.0  # perf_counter() of the latest one
         self.replies: list[list[str]] = []
+        self.gone = False  # the client ended (the session is gone)
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -95,7 +96,7 @@ class Control:
                     self.last_output = now
                     self.cond.notify_all()
         with self.cond:
-            self.proc_gone = True
+            self.gone = True
             self.cond.notify_all()
 
     def command(self, cmd: str, timeout: float = 10.0) -> list[str]:
@@ -103,7 +104,7 @@ class Control:
             n = len(self.replies)
             self.proc.stdin.write(cmd + "\n")  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
-            if not self.cond.wait_for(lambda: len(self.replies) > n or getattr(self, "proc_gone", False), timeout):
+            if not self.cond.wait_for(lambda: len(self.replies) > n or self.gone, timeout):
                 raise TimeoutError(cmd)
             return self.replies[n] if len(self.replies) > n else []
 

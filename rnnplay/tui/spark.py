@@ -8,23 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.color import Color
 from rich.style import Style
 
-from rnnplay.tui.widgets import BLOCKS, CellCanvas, resample
-
-
-def gradient_styles(low: Style, high: Style, base: Style, levels: int = len(BLOCKS)) -> list[Style]:
-    """``levels`` styles from ``low``'s colour to ``high``'s (``base`` alone when either has none)."""
-    try:
-        a, b = low.color.get_truecolor(), high.color.get_truecolor()  # type: ignore[union-attr]
-    except Exception:  # NO_COLOR, or a colour without RGB: the bar heights still read
-        return [base] * levels
-    out = []
-    for i in range(levels):
-        f = i / max(1, levels - 1)
-        out.append(base + Style(color=Color.from_rgb(*(int(a[k] + (b[k] - a[k]) * f) for k in range(3)))))
-    return out
+from rnnplay.tui.widgets import BLOCKS, CellCanvas, gradient_styles, resample
 
 
 class Spark(CellCanvas):

@@ -66,12 +66,24 @@ def diverging_styles(style_pos: Style, style_neg: Style, base: Style, levels: in
             return [base] * levels
         out = []
         for i in range(levels):
-            f = (i + 1) / levels * strength
-            rgb = tuple(int(a[k] + (b[k] - a[k]) * f) for k in range(3))
-            col = Color.from_rgb(*rgb)
+            col = blend(a, b, (i + 1) / levels * strength)
             out.append(base + (Style(bgcolor=col) if background else Style(color=col)))
         return out
     return blend_list(style_pos), blend_list(style_neg)
+
+
+def gradient_styles(low: Style, high: Style, base: Style, levels: int = len(BLOCKS)) -> list[Style]:
+    """``levels`` styles from ``low``'s colour to ``high``'s (``base`` alone when either has none)."""
+    try:
+        a, b = low.color.get_truecolor(), high.color.get_truecolor()  # type: ignore[union-attr]
+    except Exception:  # NO_COLOR, or a colour without RGB: the shapes still read
+        return [base] * levels
+    return [base + Style(color=blend(a, b, i / max(1, levels - 1))) for i in range(levels)]
+
+
+def blend(a: tuple[int, int, int], b: tuple[int, int, int], f: float) -> Color:
+    """The colour a fraction ``f`` of the way from RGB ``a`` to RGB ``b``."""
+    return Color.from_rgb(*(int(a[k] + (b[k] - a[k]) * f) for k in range(3)))
 
 
 def styled_level(value: float, pos: list[Style], neg: list[Style]) -> Style:
