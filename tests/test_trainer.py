@@ -186,3 +186,35 @@ def test_a_consumer_may_take_the_lock_inside_emit(tmp_path):
     worker.join(60)
     assert not worker.is_alive(), "emit was called with the lock held"
     assert len(got) == 3 and (tmp_path / "manual-12.pt").exists()
+
+
+def test_hidden_stats_are_the_training_forwards_own_states(tmp_path, monkeypatch):
+    """Tapped from the step's forward, they match an extra pass over that batch with the weights
+    the step started from; a model the tap cannot reach still gets them from the extra pass."""
+    import contextlib
+    import copy
+    from types import SimpleNamespace
+
+    from rnnplay.model import fast
+    from rnnplay.training import probes
+
+    run = build_run(_config(tmp_path, out=None))
+    trainer = Trainer(run, hidden_stats_hz=1.0, hidden_units=5)
+    trainer.train_step()
+    before = copy.deepcopy(run.model)
+    trainer.train_step(tap_hidden=True)
+    tapped = trainer._hidden_stats()
+    x, h0 = trainer._last_batch
+    redone = probes.hidden_stats(SimpleNamespace(model=before, state=run.state), (x, h0), 5)
+    assert tapped.step == redone.step == 2 and len(tapped.units) == 2 and len(tapped.units[0]) == 5
+    torch.testing.assert_close(torch.tensor(tapped.units), torch.tensor(redone.units), atol=2e-4, rtol=0)
+    torch.testing.assert_close(torch.tensor(tapped.saturation), torch.tensor(redone.saturation))
+    assert trainer._tapped[0].shape == (16, 8, 32)  # (T, b, H): a small copy, not the batch
+
+    trainer.train_step()  # not tapped: nothing kept from an earlier step
+    assert trainer._tapped is None
+    monkeypatch.setattr(fast, "tap_hidden", lambda fn: contextlib.nullcontext())
+    trainer.train_step(tap_hidden=True)
+    assert trainer._tapped is None
+    fallback = trainer._hidden_stats()
+    assert fallback is not None and fallback.step == 4 and len(fallback.units) == 2

@@ -29,10 +29,31 @@ for ``gradcheck``; :class:`StackedRNN` inlines the same loops.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
 import torch
 
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input._op  # g * (1 - h^2), written to grad_input
 FOLD_EMBEDDING = True  # read layer 1's input from the (V, H) table when V < T*B (see the docstring)
+_TAP = threading.local()  # .fn: called with each layer's hidden states by this thread's next stack forward
+
+
+@contextmanager
+def tap_hidden(fn: Callable[[list[torch.Tensor]], None]) -> Iterator[None]:
+    """Within the block, each stack forward on this thread calls ``fn`` with its layers' hidden
+    states, a list of (T, B, H) time-major tensors, read-only (the backward still needs them).
+
+    The trainer takes its live hidden-state statistics from the training forward this way instead
+    of a second pass. Only the fast path calls ``fn``; the seed's cell loop does not.
+    """
+    before = getattr(_TAP, "fn", None)
+    _TAP.fn = fn
+    try:
+        yield
+    finally:
+        _TAP.fn = before
 
 
 def _recur_(buf: torch.Tensor, h0: torch.Tensor | None, WhhT: torch.Tensor) -> None:
@@ -219,6 +240,9 @@ def _stack_forward(x, h0, emb, p, batch_first, num_layers, bias, params):
         hs = _layer_forward(fill, T, B, Whh, None if h0 is None else h0[layer])  # (T, B, H)
         saved.append((layer_in, hs, mask))
         layer_in = hs
+    tap = getattr(_TAP, "fn", None)
+    if tap is not None:
+        tap([s[1] for s in saved])  # L x (T, B, H)
     h_n = torch.stack([s[1][T - 1] for s in saved])  # (L, B, H)
     out = layer_in.transpose(0, 1).contiguous() if batch_first else layer_in
     return out, h_n, saved

@@ -1,7 +1,10 @@
 """Looks into a training run without changing it: hidden-state statistics and a live sample.
 
-Both run under the trainer's lock between two steps, without gradients, and touch no global RNG
-(the sample draws from its own generator), so a run with them is float-for-float the run without.
+The statistics come from the training forward's own hidden states (the trainer taps them with
+:func:`rnnplay.model.fast.tap_hidden` on the steps where they are due) or, for a model the tap
+cannot reach, from an extra no-grad pass. The sample runs under the trainer's lock between two
+steps without gradients and draws from its own generator. None of it touches a global RNG or the
+weights, so a run with them is float-for-float the run without.
 """
 
 from __future__ import annotations
@@ -12,10 +15,33 @@ from rnnplay.pipeline import Run
 from rnnplay.training.events import HiddenStats
 
 
+SAT_SEQS = 8  # sequences whose states count towards a layer's saturation
+
+
+def stats_from_states(step: int, states: list[torch.Tensor], n_units: int) -> HiddenStats:
+    """Per layer (T, b, H) time-major states -> ``n_units`` evenly spaced units' activations over
+    the first sequence, and each layer's tanh saturation (fraction of |h| > 0.95, all b sequences).
+    """
+    units, sat = [], []
+    H = states[0].shape[-1]
+    pick = torch.linspace(0, H - 1, min(n_units, H)).round().long().tolist()
+    for out in states:  # (T, b, H)
+        first = out[:, 0, pick].t().tolist()  # (units, T)
+        units.append(tuple(tuple(round(v, 4) for v in row) for row in first))
+        sat.append(float((out.abs() > 0.95).float().mean()))
+    return HiddenStats(step, tuple(units), tuple(sat))
+
+
+def tapped_states(layers: list[torch.Tensor]) -> list[torch.Tensor]:
+    """What :func:`stats_from_states` needs from a training forward's states (fast.tap_hidden): a
+    copy of each layer's first SAT_SEQS sequences, L x (T, b, H), small and detached."""
+    return [h[:, :SAT_SEQS].detach().clone() for h in layers]
+
+
 @torch.no_grad()
 def hidden_stats(run: Run, last_batch: tuple[torch.Tensor, torch.Tensor], n_units: int) -> HiddenStats | None:
-    """``n_units`` evenly spaced units' activations over the first sequence of the last batch, per
-    layer, and each layer's tanh saturation (fraction of |h| > 0.95 over its first 8 sequences).
+    """The same statistics from an extra no-grad pass over the first SAT_SEQS sequences of the last
+    batch with the current weights (for models whose training forward cannot be tapped).
 
     ``last_batch`` is (x, h0): the batch's inputs (B, T) and the state carried into it (L, B, H).
     """
@@ -26,19 +52,15 @@ def hidden_stats(run: Run, last_batch: tuple[torch.Tensor, torch.Tensor], n_unit
     if rnn is None or not hasattr(rnn, "cells"):
         return None
     x, h0_all = last_batch
-    xs = x[:8]  # (b, T): a few sequences for saturation; units from the first
+    xs = x[:SAT_SEQS]  # (b, T)
     h0_all = h0_all[:, : xs.shape[0]]  # (L, b, H): the state carried into this batch
     layer_in = model.embedding(xs.t())  # (T, b, E)
-    units, sat = [], []
-    H = model.hidden_size
-    pick = torch.linspace(0, H - 1, min(n_units, H)).round().long().tolist()
+    states = []
     for layer, cell in enumerate(rnn.cells):
         out, _ = forward_fast([cell], layer_in, h0_all[layer : layer + 1], 0.0, False)  # (T, b, H)
-        first = out[:, 0, pick].t().tolist()  # (units, T)
-        units.append(tuple(tuple(round(v, 4) for v in row) for row in first))
-        sat.append(float((out.abs() > 0.95).float().mean()))
+        states.append(out)
         layer_in = out
-    return HiddenStats(run.state.step, tuple(units), tuple(sat))
+    return stats_from_states(run.state.step, states, n_units)
 
 
 def live_sample(run: Run, length: int) -> str | None:

@@ -7,9 +7,10 @@ API used by the CLI and the TUI:
 
 * ``fit(emit, stop)`` emits ``Started``; ``StepDone`` every step (cheap: consumers buffer);
   ``HiddenStats`` at most ``hidden_stats_hz`` times a second (8 evenly spaced units' activations
-  over the first sequence of the last batch, per layer, and each layer's tanh saturation, the
-  fraction of |h| > 0.95 over its first 8 sequences; from an extra no-grad pass that starts from
-  the carried state and touches no RNG, so it never changes the training);
+  over the first sequence of the step's batch, per layer, and each layer's tanh saturation, the
+  fraction of |h| > 0.95 over its first 8 sequences; copied from that step's own training forward
+  (``rnnplay.model.fast.tap_hidden``), so they cost no extra pass and never change the training;
+  a model the tap cannot reach gets an extra no-grad pass instead);
   ``EvalDone`` every ``eval_every`` steps; ``SampleReady`` every ``sample_every`` steps and, with
   ``sample_every_s`` > 0, also every that many seconds (the app's "every few seconds");
   ``CheckpointSaved``; then ``Finished("completed" | "stopped")`` or ``Failed(message)``.
@@ -57,6 +58,7 @@ from rnnplay.training.events import (
 )
 from rnnplay.training import checkpoint as run_state
 from rnnplay.training import probes
+from rnnplay.model import fast
 
 GOOD_EVERY = 50
 EXPLODE_STEPS = 3
@@ -89,6 +91,7 @@ class Trainer:
         self._chars_per_s = 0.0
         self._steps_run = 0  # steps taken by this Trainer (this process), for the average rate
         self._last_hidden_t = 0.0
+        self._tapped: list[torch.Tensor] | None = None  # this step's hidden states, when tapped
         self._last_sample_t = time.perf_counter()
         self.last_checkpoint: str | None = None
 
@@ -128,8 +131,11 @@ class Trainer:
 
     # ---- one step ----------------------------------------------------------------------------
 
-    def train_step(self) -> tuple[float, float]:
-        """One optimizer step, no events. Returns (loss, grad norm before clipping)."""
+    def train_step(self, tap_hidden: bool = False) -> tuple[float, float]:
+        """One optimizer step, no events. Returns (loss, grad norm before clipping).
+
+        With ``tap_hidden`` it keeps a small copy of the forward's hidden states for HiddenStats.
+        """
         run = self.run
         model, state = run.model, run.state
         x, y, reset = next(run.batches)  # (B, T) long each
@@ -142,7 +148,12 @@ class Trainer:
             group["lr"] = lr
         model.train()
         h0 = state.hidden  # (L, B, H); replaced below, never modified in place
-        logits, h_n = model(x, h0)  # (B, T, V), (L, B, H)
+        self._tapped = None
+        if tap_hidden:
+            with fast.tap_hidden(self._take_states):
+                logits, h_n = model(x, h0)  # (B, T, V), (L, B, H)
+        else:
+            logits, h_n = model(x, h0)  # (B, T, V), (L, B, H)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -204,8 +215,10 @@ class Trainer:
         pending: list[Event] = []  # events are emitted outside the lock, so a consumer may take it
         try:
             while state.step < run.config.steps and not stop.is_set():
+                hidden_due = (self.hidden_stats_hz > 0
+                              and time.perf_counter() - self._last_hidden_t >= 1.0 / self.hidden_stats_hz)
                 with self.lock:
-                    loss, norm = self.train_step()
+                    loss, norm = self.train_step(tap_hidden=hidden_due)
                     now = time.perf_counter()
                     dt = max(1e-9, now - t_last)
                     t_last = now
@@ -215,7 +228,7 @@ class Trainer:
                     self._chars_per_s = cps if self._chars_per_s == 0 else 0.9 * self._chars_per_s + 0.1 * cps
                     pending.append(StepDone(state.step, run.config.steps, loss, run.optimizer.param_groups[0]["lr"],
                                             norm, self._chars_per_s, self._elapsed))
-                    self._periodic(pending.append, now)
+                    self._periodic(pending.append, now, hidden_due)
                 _flush(pending, emit)
         except Diverged as exc:
             with self.lock:
@@ -239,9 +252,9 @@ class Trainer:
         _flush(pending, emit)
         emit(Finished(state.step, reason, self.summary()))
 
-    def _periodic(self, emit: Callable[[Event], None], now: float) -> None:
+    def _periodic(self, emit: Callable[[Event], None], now: float, hidden_due: bool) -> None:
         run, state, cfg = self.run, self.run.state, self.run.config
-        if self.hidden_stats_hz > 0 and now - self._last_hidden_t >= 1.0 / self.hidden_stats_hz:
+        if hidden_due:
             stats = self._hidden_stats()
             if stats is not None:
                 emit(stats)
@@ -289,7 +302,13 @@ class Trainer:
 
     # ---- hidden stats, samples, checkpoints ------------------------------------------------
 
+    def _take_states(self, layers: list[torch.Tensor]) -> None:
+        if self._tapped is None:  # the model's first stack forward is its RNN
+            self._tapped = probes.tapped_states(layers)
+
     def _hidden_stats(self) -> HiddenStats | None:
+        if self._tapped is not None:
+            return probes.stats_from_states(self.run.state.step, self._tapped, self.hidden_units)
         last = getattr(self, "_last_batch", None)
         return None if last is None else probes.hidden_stats(self.run, last, self.hidden_units)
 
