@@ -233,7 +233,7 @@ class GeneratePane(Vertical):
         return out
 
 
-def _activation_styles(pane: GeneratePane) -> tuple[list[Style], list[Style]]:
+def _activation_styles(pane: GeneratePane) -> tuple[tuple[Style, ...], tuple[Style, ...]]:
     """Background styles from the screen colour towards red (positive) / blue (negative)."""
     base = Style(bgcolor=theme_color(pane, "background", "#121212"))
     return diverging_styles(Style(color="#d0443e"), Style(color="#3b78d0"), base, levels=8,

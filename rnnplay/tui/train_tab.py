@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
 from rnnplay.tui.metrics import Snapshot
 from rnnplay.tui.spark import Spark
+from rnnplay.tui.canvas import TextRows
 from rnnplay.tui.widgets import HiddenStrips, LossCurve, fmt_duration, fmt_rate, fmt_value
 
 CURVE_EVERY_S = 1.0  # the loss curve redraws at most this often while training (the rest at --refresh-hz)
@@ -40,8 +41,6 @@ class TrainPane(Vertical):
         super().__init__(**kwargs)
         self._corpora = corpora
         self._default_corpus = default_corpus
-        self._stats_plain = ""
-        self._loss_now = ""
         self._curve_t = 0.0
         self._sample_shown: tuple[int, str] | None = None
 
@@ -70,17 +69,15 @@ class TrainPane(Vertical):
                 yield Static("F5 trains the chosen corpus with these settings; empty fields take "
                              "the defaults.", id="run-info", classes="hint")
             with Vertical(id="train-live"):
-                yield Static("step 0", id="run-stats")
-                with Horizontal(id="loss-row"):
-                    yield Label("loss ", classes="field-label")
-                    yield Spark(id="loss-spark")
-                    yield Static("", id="loss-now")
+                yield TextRows(id="run-stats")
+                yield Spark(label="loss ", note_width=8, id="loss-spark")
                 yield LossCurve(id="loss-curve")
                 yield Label("hidden units · last batch · tanh saturation", classes="section")
                 yield HiddenStrips(rows_per_layer=1, id="hidden")
                 yield Static("", id="sample", classes="sample")
 
     def on_mount(self) -> None:
+        self.query_one("#run-stats", TextRows).set_lines([[("step 0", False)]])
         self.query_one("#loss-curve").border_title = "loss · train ⠒ val • references ╌"
         self.query_one("#sample").border_title = "sample"
 
@@ -95,7 +92,7 @@ class TrainPane(Vertical):
         rows = 1 if h < 28 else 2 if h < 36 else 3
         if strips.rows_per_layer != rows:
             strips.rows_per_layer = rows
-            strips.refresh(layout=True)
+            strips.data_changed(layout=True)
         self.query_one("#sample").styles.height = 5 if h < 24 else 7 if h < 34 else 10
 
     # ---- the form ------------------------------------------------------------------------------
@@ -173,29 +170,21 @@ class TrainPane(Vertical):
         if snap.steps_per_s and snap.total_steps > snap.step and phase == "running":
             eta = (snap.total_steps - snap.step) / snap.steps_per_s
         best = f"{snap.best_val:.3f}" if snap.best_val is not None else "—"
-        dim = "dim"
-        stats = Text()
-        for i, row in enumerate((
+        lines = []
+        for row in (
             (("step ", f"{snap.step}/{snap.total_steps}" if snap.total_steps else f"{snap.step}", 16),
              ("loss ", fmt_value(snap.loss), 11), ("val ", fmt_value(snap.val_loss), 0)),
             (("", f"{fmt_rate(snap.chars_per_s)} chars/s", 16),
              ("time ", fmt_duration(snap.elapsed_s), 11), ("ETA ", fmt_duration(eta), 0)),
             (("lr ", "—" if snap.lr is None else f"{snap.lr:.1e}", 16),
              ("grad ", fmt_value(snap.grad_norm, 2), 11), ("best ", best, 0)),
-        )):
-            if i:
-                stats.append("\n")
+        ):
+            line = []
             for key, value, width in row:
-                stats.append(key, style=dim)
-                stats.append(value + " " * max(2, width - len(key) - len(value)) if width else value)
-        if stats.plain != self._stats_plain:  # unchanged text: no redraw at all
-            self._stats_plain = stats.plain
-            self.query_one("#run-stats", Static).update(stats, layout=False)
-        self.query_one("#loss-spark", Spark).set_data(snap.recent)
-        now = f" {fmt_value(snap.loss)}"
-        if now != self._loss_now:
-            self._loss_now = now
-            self.query_one("#loss-now", Static).update(now, layout=False)
+                line += [(key, True), (value + " " * max(2, width - len(key) - len(value)) if width else value, False)]
+            lines.append(line)
+        self.query_one("#run-stats", TextRows).set_lines(lines)  # unchanged text: no redraw at all
+        self.query_one("#loss-spark", Spark).set_data(snap.recent, f" {fmt_value(snap.loss)}")
         now = time.monotonic()
         if force or now - self._curve_t >= CURVE_EVERY_S or phase != "running":  # a history view: 1 Hz is plenty
             self._curve_t = now

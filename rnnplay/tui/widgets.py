@@ -1,4 +1,4 @@
-"""Display-only widgets: a braille loss curve and per-layer hidden-state strips.
+"""Display-only widgets: a braille loss curve and per-layer hidden-state strips, and their helpers.
 
 Both draw themselves from plain Python data (no torch) and take their colours from component
 classes in the stylesheet, so they follow the theme, and NO_COLOR leaves shapes that still read.
@@ -7,13 +7,14 @@ classes in the stylesheet, so they follow the theme, and NO_COLOR leaves shapes 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from rich.color import Color
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.strip import Strip
 from textual.widget import Widget
+
+from rnnplay.tui.canvas import CellCanvas, text_row
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 _BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col] in a cell
@@ -48,37 +49,39 @@ def theme_color(widget: Widget, name: str, fallback: str = "#888888") -> str:
         return fallback
 
 
+@lru_cache(maxsize=64)  # Styles are hashable; a chart asks for the same lists at every redraw
 def diverging_styles(style_pos: Style, style_neg: Style, base: Style, levels: int = 8,
-                     background: bool = False, strength: float = 1.0) -> tuple[list[Style], list[Style]]:
+                     background: bool = False, strength: float = 1.0) -> tuple[tuple[Style, ...], tuple[Style, ...]]:
     """Styles from ``base`` towards the positive / negative colour in ``levels`` steps.
 
     ``background`` colours the cell behind the text (for generated characters) instead of the
     glyph. Without true colours (NO_COLOR, or plain colours) the base style is used throughout.
     """
-    def blend_list(target: Style) -> list[Style]:
+    def blend_list(target: Style) -> tuple[Style, ...]:
         tgt = target.color
         src = base.bgcolor if background else base.color
         if tgt is None or src is None:
-            return [base] * levels
+            return (base,) * levels
         try:
             a, b = src.get_truecolor(), tgt.get_truecolor()
         except Exception:  # a colour with no RGB value (e.g. "default")
-            return [base] * levels
+            return (base,) * levels
         out = []
         for i in range(levels):
             col = blend(a, b, (i + 1) / levels * strength)
             out.append(base + (Style(bgcolor=col) if background else Style(color=col)))
-        return out
+        return tuple(out)
     return blend_list(style_pos), blend_list(style_neg)
 
 
-def gradient_styles(low: Style, high: Style, base: Style, levels: int = len(BLOCKS)) -> list[Style]:
+@lru_cache(maxsize=64)
+def gradient_styles(low: Style, high: Style, base: Style, levels: int = len(BLOCKS)) -> tuple[Style, ...]:
     """``levels`` styles from ``low``'s colour to ``high``'s (``base`` alone when either has none)."""
     try:
         a, b = low.color.get_truecolor(), high.color.get_truecolor()  # type: ignore[union-attr]
     except Exception:  # NO_COLOR, or a colour without RGB: the shapes still read
-        return [base] * levels
-    return [base + Style(color=blend(a, b, i / max(1, levels - 1))) for i in range(levels)]
+        return (base,) * levels
+    return tuple(base + Style(color=blend(a, b, i / max(1, levels - 1))) for i in range(levels))
 
 
 def blend(a: tuple[int, int, int], b: tuple[int, int, int], f: float) -> Color:
@@ -86,7 +89,7 @@ def blend(a: tuple[int, int, int], b: tuple[int, int, int], f: float) -> Color:
     return Color.from_rgb(*(int(a[k] + (b[k] - a[k]) * f) for k in range(3)))
 
 
-def styled_level(value: float, pos: list[Style], neg: list[Style]) -> Style:
+def styled_level(value: float, pos: Sequence[Style], neg: Sequence[Style]) -> Style:
     """The style for an activation in [-1, 1]."""
     levels = len(pos)
     i = min(levels - 1, int(abs(value) * levels))
@@ -120,61 +123,6 @@ def append_runs(out: Text, cells: Sequence[tuple[str, Style]]) -> None:
         run.append(ch)
     if run:
         out.append("".join(run), style=style)
-
-
-class CellCanvas(Widget):
-    """A widget drawn as rows of (character, style) cells, turned into cached Strips.
-
-    Going straight to Segments (one per run of equal styles) keeps a redraw of a live chart
-    to a fraction of a millisecond; the rows are rebuilt only when the data or the size change.
-    """
-
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self._data_version = 0
-        self._cache_key: tuple | None = None
-        self._strips: list[Strip] = []
-        self._rows: list = []
-
-    def data_changed(self, layout: bool = False) -> None:
-        """New data: redraw only if the picture changed (a redraw costs far more than drawing rows)."""
-        width, height = self.size
-        if not layout and width and height and self._cache_key is not None:
-            rows = self.rows(width, height)[:height]
-            if rows == self._rows:
-                return
-        self._data_version += 1
-        self.refresh(layout=layout)
-
-    def rows(self, width: int, height: int) -> list[list[tuple[str, Style]]]:
-        raise NotImplementedError
-
-    def render_line(self, y: int) -> Strip:
-        width, height = self.size
-        key = (width, height, self._data_version, self.app.theme)
-        if key != self._cache_key:
-            self._cache_key = key
-            self._rows = self.rows(width, height)[:height]
-            self._strips = [self._to_strip(row, width) for row in self._rows]
-        return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width, self.rich_style)
-
-    def _to_strip(self, row: list[tuple[str, Style]], width: int) -> Strip:
-        segments: list[Segment] = []
-        run: list[str] = []
-        style: Style | None = None
-        for ch, st in row:
-            if run and st != style:
-                segments.append(Segment("".join(run), style))
-                run = []
-            style = st
-            run.append(ch)
-        if run:
-            segments.append(Segment("".join(run), style))
-        return Strip(segments).adjust_cell_length(width, self.rich_style)
-
-
-def text_row(text: str, style: Style) -> list[tuple[str, Style]]:
-    return [(ch, style) for ch in text]
 
 
 class LossCurve(CellCanvas):
@@ -212,7 +160,7 @@ class LossCurve(CellCanvas):
         return lo - pad, hi + pad
 
     def rows(self, width: int, height: int) -> list[list[tuple[str, Style]]]:
-        axis = self.get_component_rich_style("loss-curve--axis")
+        axis = self.component_style("loss-curve--axis")
         yr = self._y_range()
         if yr is None or width < 12 or height < 3:
             msg = "the loss curve appears when training starts"[:width]
@@ -245,9 +193,9 @@ class LossCurve(CellCanvas):
             for rr in range(lo_r, hi_r + 1):
                 bits[rr // 4][c // 2] |= _BRAILLE_BITS[rr % 4][c % 2]
             prev = r
-        train = self.get_component_rich_style("loss-curve--train")
-        val_style = self.get_component_rich_style("loss-curve--val")
-        ref_style = self.get_component_rich_style("loss-curve--ref")
+        train = self.component_style("loss-curve--train")
+        val_style = self.component_style("loss-curve--val")
+        ref_style = self.component_style("loss-curve--ref")
         cells: list[list[tuple[str, Style]]] = [
             [(chr(0x2800 + b), train) if b else (" ", axis) for b in row] for row in bits
         ]
@@ -301,6 +249,8 @@ class HiddenStrips(CellCanvas):
         self.rows_per_layer = rows_per_layer
 
     def set_data(self, units: Sequence, saturation: Sequence[float]) -> None:
+        if units is self.units and saturation is self.saturation:
+            return  # the same HiddenStats as at the last refresh
         changed = len(units) != len(self.units)
         self.units, self.saturation = units, saturation
         self.data_changed(layout=changed)
@@ -309,13 +259,13 @@ class HiddenStrips(CellCanvas):
         return max(1, len(self.units) * self.rows_per_layer)
 
     def rows(self, width: int, height: int) -> list[list[tuple[str, Style]]]:
-        label = self.get_component_rich_style("hidden--label")
+        label = self.component_style("hidden--label")
         if not self.units:
             return [text_row("hidden-state strips appear when training starts"[:width], label)]
-        base = Style(color=label.color, bgcolor=self.rich_style.bgcolor)
-        pos, neg = diverging_styles(self.get_component_rich_style("hidden--pos"),
-                                    self.get_component_rich_style("hidden--neg"), base)
-        hot = self.get_component_rich_style("hidden--hot")
+        base = Style(color=label.color, bgcolor=self.base_style.bgcolor)
+        pos, neg = diverging_styles(self.component_style("hidden--pos"),
+                                    self.component_style("hidden--neg"), base)
+        hot = self.component_style("hidden--hot")
         strip_w = max(4, width - 12)
         out = []
         for layer, layer_units in enumerate(self.units):

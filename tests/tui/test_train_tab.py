@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.widgets import Input, Static
 
 from rnnplay.tui.app import make_app
+from rnnplay.tui.canvas import TextRows
 from rnnplay.tui.messages import CheckpointWritten, TrainingStarted, TrainingStopped
 from tui_fakes import FakeFactory
 from tui_helpers import wait_until
@@ -30,7 +31,7 @@ async def test_f5_with_nothing_chosen_trains_the_default_corpus(ckpt_dir):
         stopped = [m for m in messages if isinstance(m, TrainingStopped)][0]
         assert stopped.reason == "completed" and stopped.error is None
         await pilot.pause(0.1)
-        stats = str(app.query_one("#run-stats", Static).render())
+        stats = app.query_one("#run-stats", TextRows).plain
         assert "150/150" in stats
         assert "step 150" in str(app.query_one("#status", Static).render())
         assert Path(ckpt_dir, "fake-run.pt").exists()
