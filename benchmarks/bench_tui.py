@@ -28,6 +28,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -140,9 +141,12 @@ class Control:
             self.proc.kill()
 
 
-def start_app(session: str, workdir: Path, flags: str, env: str = "") -> None:
-    cmd = (f"cd {shlex.quote(str(workdir))} && exec env TERM=xterm-256color {env} "
-           f"{PY} -m rnnplay {flags}")
+def start_app(session: str, workdir: Path, flags: str, env: str = "", wrapped: bool = False) -> None:
+    """``rnnplay`` in a new 100x30 tmux session. ``wrapped``: as a child of the pane's shell, not
+    the pane's own process: tmux sends SIGCONT at once to a pane process that stops, so only a
+    grandchild stays stopped (the throughput rounds stop and continue the app)."""
+    cmd = (f"cd {shlex.quote(str(workdir))} && {'' if wrapped else 'exec '}env TERM=xterm-256color {env} "
+           f"{PY} -m rnnplay {flags}" + ("; exit $?" if wrapped else ""))
     tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", cmd)
     tmux("set-option", "-t", session, "remain-on-exit", "on")
 
@@ -164,50 +168,129 @@ def first_frame(workdir: Path, runs: int) -> list[float]:
     return times
 
 
-def headless(workdir: Path, settings: str) -> dict:
-    out = subprocess.run(f"cd {shlex.quote(str(workdir))} && {PY} -m rnnplay train {settings} --json",
-                         shell=True, capture_output=True, text=True, timeout=1800)
-    if out.returncode not in (0, 130):
-        raise RuntimeError(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+class Alternator:
+    """Lets one of two processes run at a time (SIGSTOP / SIGCONT) and counts each one's stopped time.
+
+    A training run's own clock (``elapsed_s``, wall time from its first step to its last) keeps
+    going while it is stopped; minus the stopped time it is the time it ran alone.
+    """
+
+    def __init__(self) -> None:
+        self.stopped_s: dict[int, float] = {}
+        self._since: dict[int, float] = {}
+
+    def stop(self, pid: int) -> None:
+        os.kill(pid, signal.SIGSTOP)
+        self._since[pid] = time.perf_counter()
+
+    def cont(self, pid: int) -> None:
+        os.kill(pid, signal.SIGCONT)
+        since = self._since.pop(pid, None)
+        if since is not None:
+            self.stopped_s[pid] = self.stopped_s.get(pid, 0.0) + time.perf_counter() - since
 
 
-def in_app(workdir: Path, settings: str, extra: str = "") -> dict:
-    session = f"bench-app-{os.getpid()}"
+def start_headless(workdir: Path, settings: str, name: str) -> subprocess.Popen:
+    """``rnnplay train`` on ``settings``, returned once it is training (its first evaluation line)."""
+    proc = subprocess.Popen(f"cd {shlex.quote(str(workdir))} && exec {PY} -m rnnplay train {settings} "
+                            f"--out {name}/run.pt --json", shell=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:  # type: ignore[union-attr]  # no terminal: a header, then one line per evaluation
+        seen.append(line)
+        if line.startswith("step "):
+            return proc
+    proc.kill()
+    raise RuntimeError("rnnplay train did not start: " + "".join(seen)[-2000:])
+
+
+def end_headless(proc: subprocess.Popen, alt: Alternator) -> tuple[int, float]:
+    """SIGINT (it saves, as a user's Ctrl-C would) -> (steps, seconds it trained while not stopped)."""
+    alt.cont(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    r = json.loads(out.strip().splitlines()[-1])
+    return r["step"], r["elapsed_s"] - alt.stopped_s.get(proc.pid, 0.0)
+
+
+def throughput_round(workdir: Path, seconds: float, slice_s: float, extra: str = "",
+                     calibrate: bool = False) -> tuple[float, float]:
+    """(app steps/s, headless steps/s) over one run each, taking turns every ``slice_s`` seconds.
+
+    ``rnnplay train`` headless starts first and trains alone until its first evaluation line,
+    then is stopped; the app starts, F5 trains the same settings; from then on the two take turns,
+    so a slow minute on a shared machine slows both alike. Each rate is the run's steps over
+    its own training time minus the time it spent stopped. Then ctrl+q ends the app and SIGINT
+    the headless run (both save, as a user's would); both report step and elapsed_s.
+    ``calibrate``: a second headless run takes the app's place (the method should read ~100%).
+    """
+    settings = "--corpus play --steps 10000000"
+    alt = Alternator()
+    session = f"bench-thr-{os.getpid()}"
     report = workdir / "app-report.json"
     report.unlink(missing_ok=True)
-    start_app(session, workdir, f"{settings} --refresh-hz 4 {extra}", env=f"RNNPLAY_TUI_REPORT={report}")
-    ctl = Control(session)
+    ctl: Control | None = None
+    procs: list[subprocess.Popen] = []
     try:
-        ctl.wait_screen(lambda s: "○ idle" in s, 60)
-        ctl.keys("F5")
-        deadline = time.perf_counter() + 1800
-        while not any("○ idle" in ln and "finished" in ln for ln in ctl.screen().splitlines()):
-            if time.perf_counter() > deadline:
-                raise TimeoutError("the app's run did not finish")
-            time.sleep(1.0)  # one look a second: the harness stays out of the run's way
-        ctl.keys("C-q")
-        wait_for(ctl.dead, 60, 0.05)
+        cli = start_headless(workdir, settings, "headless")
+        procs.append(cli)
+        alt.stop(cli.pid)
+        if calibrate:
+            other = start_headless(workdir, settings, "headless2")
+            procs.append(other)
+            app_pid = other.pid
+        else:
+            start_app(session, workdir, f"{settings} --refresh-hz 4 {extra}", env=f"RNNPLAY_TUI_REPORT={report}",
+                      wrapped=True)
+            ctl = Control(session)
+            ctl.wait_screen(lambda s: "○ idle" in s, 60)
+            shell = tmux("display-message", "-p", "-t", session, "#{pane_pid}").strip()
+            app_pid = int(subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True).stdout.split()[0])
+            ctl.keys("F5")
+            ctl.wait_screen(lambda s: "● running" in s, 120)
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:  # the app runs first, the headless run second
+            time.sleep(slice_s)
+            alt.stop(app_pid)
+            alt.cont(cli.pid)
+            time.sleep(slice_s)
+            alt.stop(cli.pid)
+            alt.cont(app_pid)
+        if calibrate:
+            app_steps, app_s = end_headless(procs[1], alt)
+        else:
+            assert ctl is not None
+            ctl.keys("C-q")
+            try:
+                wait_for(ctl.dead, 60, 0.05)
+            except TimeoutError:
+                if os.environ.get("BENCH_DEBUG"):
+                    print(subprocess.run(["py-spy", "dump", "-p", str(app_pid)], capture_output=True, text=True).stdout)
+                raise RuntimeError("the app did not quit on ctrl+q; its screen:\n" + ctl.screen()) from None
+            r_app = json.loads(report.read_text())
+            app_steps, app_s = r_app["step"], r_app["elapsed_s"] - alt.stopped_s.get(app_pid, 0.0)
+        cli_steps, cli_s = end_headless(cli, alt)
     finally:
-        ctl.close()
+        for proc in procs:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()
+        if ctl is not None:
+            ctl.close()
         tmux("kill-session", "-t", session)
-    return json.loads(report.read_text())
+    if os.environ.get("BENCH_DEBUG"):
+        print(f"    app {app_steps} steps in {app_s:.2f} s, headless {cli_steps} in {cli_s:.2f} s, stopped {alt.stopped_s}")
+    return app_steps / app_s, cli_steps / cli_s
 
 
-def throughput(workdir: Path, steps: int, pairs: int, extra: str = "") -> tuple[list[float], list[float]]:
-    settings = f"--corpus play --steps {steps}"
+def throughput(workdir: Path, rounds: int, seconds: float, slice_s: float, extra: str = "",
+               calibrate: bool = False) -> tuple[list[float], list[float]]:
     app_rates, cli_rates = [], []
-    for i in range(pairs):
-        order = (("app", "cli") if i % 2 == 0 else ("cli", "app"))
-        for who in order:
-            if who == "app":
-                r = in_app(workdir, settings, extra)
-                app_rates.append(r["step"] / r["elapsed_s"])
-            else:
-                r = headless(workdir, settings)
-                cli_rates.append(r["step"] / r["elapsed_s"])
-        print(f"  pair {i + 1}: app {app_rates[-1]:.2f} steps/s, headless {cli_rates[-1]:.2f} steps/s "
-              f"({app_rates[-1] / cli_rates[-1] * 100:.0f}%)", flush=True)
+    for i in range(rounds):
+        a, c = throughput_round(workdir, seconds, slice_s, extra, calibrate)
+        app_rates.append(a)
+        cli_rates.append(c)
+        print(f"  round {i + 1}: app {a:.2f} steps/s, headless {c:.2f} steps/s ({a / c * 100:.1f}%)", flush=True)
     return app_rates, cli_rates
 
 
@@ -257,8 +340,11 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a short smoke run")
-    ap.add_argument("--steps", type=int, default=None, help="steps per throughput run")
-    ap.add_argument("--pairs", type=int, default=None, help="interleaved app/headless pairs")
+    ap.add_argument("--rounds", type=int, default=None, help="throughput rounds (one app and one headless run each)")
+    ap.add_argument("--seconds", type=float, default=None, help="seconds of taking turns per round")
+    ap.add_argument("--slice", type=float, default=2.0, help="seconds per turn (default 2)")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="throughput only: a second headless run in the app's place (should read ~100%%)")
     ap.add_argument("--leave-a-core", action="store_true",
                     help="also measure the app with --torch-threads cpu_count-1 (a core left to the UI)")
     ap.add_argument("--only", choices=("first-frame", "latency", "throughput"), default=None,
@@ -267,8 +353,8 @@ def main() -> int:
     if shutil.which("tmux") is None:
         print("bench_tui: tmux is not installed; it is needed to drive a real terminal", file=sys.stderr)
         return 2
-    steps = args.steps or (40 if args.quick else 300)
-    pairs = args.pairs or (1 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 3)
+    seconds = args.seconds or (12.0 if args.quick else 60.0)
     workdir = Path(tempfile.mkdtemp(prefix="bench-tui-"))
     print(f"bench_tui: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; work folder {workdir}")
     try:
@@ -278,7 +364,6 @@ def main() -> int:
             ff = first_frame(workdir, 3 if args.quick else 7)
             print(f"first frame: median {statistics.median(ff):.2f} s, max {max(ff):.2f} s over {len(ff)} runs "
                   f"(target < 1.5 s)", flush=True)
-        leave = f"--torch-threads {max(1, (os.cpu_count() or 2) - 1)}"
         for extra in (("", leave) if args.leave_a_core else ("",)) if want("latency") else ():
             kinds = latency(workdir, 12 if args.quick else 100, extra)
             lat = [x for v in kinds.values() for x in v]
@@ -287,18 +372,15 @@ def main() -> int:
                   f"p50 {pct(lat, 0.5) * 1e3:.0f} ms, p95 {pct(lat, 0.95) * 1e3:.0f} ms, "
                   f"max {max(lat) * 1e3:.0f} ms over {len(lat)} keys (target p95 < 100 ms); {detail}; "
                   f"ctrl+q while training exited in {QUITS[-1]:.2f} s (target < 2 s)", flush=True)
-        if want("throughput"):
-            print(f"throughput, default model on 'play', {steps} steps, {pairs} interleaved pair(s):", flush=True)
-            app, cli = throughput(workdir, steps, pairs)
-            ratio = statistics.median(app) / statistics.median(cli)
-            paired = statistics.median(a / c for a, c in zip(app, cli))
-            print(f"throughput: app {statistics.median(app):.2f} steps/s vs headless "
-                  f"{statistics.median(cli):.2f} steps/s: {ratio * 100:.1f}% of headless (median of pair "
-                  f"ratios {paired * 100:.1f}%; target >= 95%)", flush=True)
-        if args.leave_a_core and want("throughput"):
-            app1, cli1 = throughput(workdir, steps, pairs, extra=leave)
-            r1 = statistics.median(app1) / statistics.median(cli1)
-            print(f"throughput with {leave}: {r1 * 100:.1f}% of headless", flush=True)
+        for extra in (("", leave) if args.leave_a_core else ("",)) if want("throughput") else ():
+            who = "headless (calibration: a second headless run in the app's place)" if args.calibrate else "app"
+            print(f"throughput of the {who}{' (' + extra + ')' if extra else ''}, default model on 'play', {rounds} round(s) "
+                  f"of {seconds:g} s taking turns every {args.slice:g} s:", flush=True)
+            app, cli = throughput(workdir, rounds, seconds, args.slice, extra, args.calibrate)
+            ratios = [a / c for a, c in zip(app, cli)]
+            print(f"throughput: app {statistics.median(app):.2f} steps/s vs headless {statistics.median(cli):.2f} "
+                  f"steps/s; app/headless median {statistics.median(ratios) * 100:.1f}% (rounds "
+                  f"{', '.join(f'{r * 100:.1f}' for r in ratios)}; target >= 95%)", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print("note: a shared machine moves these figures; re-run alone for final numbers.")

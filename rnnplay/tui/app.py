@@ -27,6 +27,7 @@ from rnnplay.tui.controller import TrainingSession
 from rnnplay.tui.generate_tab import GeneratePane
 from rnnplay.tui.messages import BackendLoaded, CheckpointLoaded
 from rnnplay.tui.screens import HelpScreen, OpenCheckpointScreen
+from rnnplay.tui.signals import guard_sigcont
 from rnnplay.tui.train_tab import TrainPane
 from rnnplay.tui.training_actions import TrainingActions
 
@@ -112,6 +113,7 @@ class RnnPlayApp(TrainingActions, App[int]):
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
             loop.add_signal_handler(signal.SIGTERM, self._on_terminate)
+            guard_sigcont(lambda: loop.call_soon_threadsafe(self.refresh))  # kill -STOP / -CONT: redraw only
         except (NotImplementedError, RuntimeError, AttributeError, ValueError):
             pass  # no signals here (Windows, or not the main thread as in some test runners)
         if self.warm_backend:
