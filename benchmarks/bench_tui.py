@@ -3,9 +3,12 @@
 1. First frame: seconds from starting ``rnnplay`` in a fresh tmux pane until the screen shows the
    status line (target < 1.5 s). Includes Python's start; torch is not imported for it.
 2. Training throughput with the app open against ``rnnplay train`` headless on the same settings
-   (target >= 95%): both report the trainer's own steps and elapsed training time (the app through
-   ``RNNPLAY_TUI_REPORT``), runs interleaved app / headless, medians compared. Optionally again
-   with ``--torch-threads 1`` (leaving the UI a core).
+   (target >= 95%). The two runs take turns on the machine: every ``--slice`` seconds one is
+   stopped (SIGSTOP) and the other continued (SIGCONT), so the slow minutes of a shared machine
+   slow both alike (back-to-back runs moved 12-19 steps/s here, hiding a 5% effect). Each run's
+   rate is its steps over its own training time (``elapsed_s``, the app's through
+   ``RNNPLAY_TUI_REPORT``) minus the time it was stopped. ``--calibrate`` puts a second headless
+   run in the app's place: the method should then read about 100%.
 3. Keypress-to-screen latency while training (target p95 < 100 ms): right / left switch between the
    Train and Generate tabs, F1 opens and closes the help window; the time from sending the key
    until tmux holds a screen that shows the change. One tmux control-mode client (``tmux -C``)
@@ -14,8 +17,9 @@
    which took a core from the app on a 2-core machine). Then ctrl+q while training: the seconds
    until the process is gone (target < 2 s).
 
-    python benchmarks/bench_tui.py            # full (several minutes)
-    python benchmarks/bench_tui.py --quick    # smoke run (about a minute)
+    python benchmarks/bench_tui.py                                   # full (about 8 minutes)
+    python benchmarks/bench_tui.py --quick                           # smoke run (about a minute)
+    python benchmarks/bench_tui.py --only throughput --calibrate     # check the method (A/A)
 
 On a shared machine the figures move with the load: the lead re-runs the final ones alone.
 """
@@ -248,6 +252,8 @@ def throughput_round(workdir: Path, seconds: float, slice_s: float, extra: str =
             app_pid = int(subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True).stdout.split()[0])
             ctl.keys("F5")
             ctl.wait_screen(lambda s: "● running" in s, 120)
+            ctl.close()  # no client of ours parses the app's output while the two take turns
+            ctl = None
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:  # the app runs first, the headless run second
             time.sleep(slice_s)
@@ -259,14 +265,14 @@ def throughput_round(workdir: Path, seconds: float, slice_s: float, extra: str =
         if calibrate:
             app_steps, app_s = end_headless(procs[1], alt)
         else:
-            assert ctl is not None
-            ctl.keys("C-q")
+            tmux("send-keys", "-t", session, "C-q")
             try:
-                wait_for(ctl.dead, 60, 0.05)
+                wait_for(lambda: tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() == "1", 60, 0.1)
             except TimeoutError:
                 if os.environ.get("BENCH_DEBUG"):
                     print(subprocess.run(["py-spy", "dump", "-p", str(app_pid)], capture_output=True, text=True).stdout)
-                raise RuntimeError("the app did not quit on ctrl+q; its screen:\n" + ctl.screen()) from None
+                raise RuntimeError("the app did not quit on ctrl+q; its screen:\n"
+                                   + tmux("capture-pane", "-p", "-t", session)) from None
             r_app = json.loads(report.read_text())
             app_steps, app_s = r_app["step"], r_app["elapsed_s"] - alt.stopped_s.get(app_pid, 0.0)
         cli_steps, cli_s = end_headless(cli, alt)

@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
 from rnnplay.tui.metrics import Snapshot
 from rnnplay.tui.spark import Spark
-from rnnplay.tui.canvas import TextRows
+from rnnplay.tui.canvas import BlankColumn, BlankRow, TextRows
 from rnnplay.tui.widgets import HiddenStrips, LossCurve, fmt_duration, fmt_rate, fmt_value
 
 CURVE_EVERY_S = 1.0  # the loss curve redraws at most this often while training (the rest at --refresh-hz)
@@ -37,6 +37,8 @@ _CONFIG_NAMES = {"hidden": ("hidden", "hidden_size"), "layers": ("layers", "num_
 class TrainPane(Vertical):
     """Everything inside the Train tab."""
 
+    BLANK = True  # plain background under its children (see canvas.BlankRow)
+
     def __init__(self, corpora: list[tuple[str, str]], default_corpus: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self._corpora = corpora
@@ -45,7 +47,7 @@ class TrainPane(Vertical):
         self._sample_shown: tuple[int, str] | None = None
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="train-body"):
+        with BlankRow(id="train-body"):
             with VerticalScroll(id="train-form", classes="side"):
                 yield Label("corpus", classes="section")
                 yield Select(self._corpora, value=self._default_corpus, allow_blank=False,
@@ -68,7 +70,7 @@ class TrainPane(Vertical):
                 yield Label("run", classes="section")
                 yield Static("F5 trains the chosen corpus with these settings; empty fields take "
                              "the defaults.", id="run-info", classes="hint")
-            with Vertical(id="train-live"):
+            with BlankColumn(id="train-live"):
                 yield TextRows(id="run-stats")
                 yield Spark(label="loss ", note_width=8, id="loss-spark")
                 yield LossCurve(id="loss-curve")
