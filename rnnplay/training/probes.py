@@ -26,9 +26,8 @@ def stats_from_states(step: int, states: list[torch.Tensor], n_units: int) -> Hi
     H = states[0].shape[-1]
     pick = torch.linspace(0, H - 1, min(n_units, H)).round().long().tolist()
     for out in states:  # (T, b, H)
-        first = out[:, 0, pick].t().tolist()  # (units, T)
-        units.append(tuple(tuple(round(v, 4) for v in row) for row in first))
-        sat.append(float((out.abs() > 0.95).float().mean()))
+        units.append(tuple(map(tuple, out[:, 0, pick].t().tolist())))  # (units, T)
+        sat.append(int(torch.count_nonzero(out.abs() > 0.95)) / out.numel())
     return HiddenStats(step, tuple(units), tuple(sat))
 
 

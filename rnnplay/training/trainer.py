@@ -6,11 +6,12 @@
 API used by the CLI and the TUI:
 
 * ``fit(emit, stop)`` emits ``Started``; ``StepDone`` every step (cheap: consumers buffer);
-  ``HiddenStats`` at most ``hidden_stats_hz`` times a second (8 evenly spaced units' activations
-  over the first sequence of the step's batch, per layer, and each layer's tanh saturation, the
-  fraction of |h| > 0.95 over its first 8 sequences; copied from that step's own training forward
-  (``rnnplay.model.fast.tap_hidden``), so they cost no extra pass and never change the training;
-  a model the tap cannot reach gets an extra no-grad pass instead);
+  ``HiddenStats`` at most ``hidden_stats_hz`` times a second (default 0: never; the app asks for
+  2 a second): 8 evenly spaced units' activations over the first sequence of the step's batch,
+  per layer, and each layer's tanh saturation, the fraction of |h| > 0.95 over its first 8
+  sequences; copied from that step's own training forward (``rnnplay.model.fast.tap_hidden``), so
+  they cost no extra pass and never change the training; a model the tap cannot reach gets an
+  extra no-grad pass instead;
   ``EvalDone`` every ``eval_every`` steps; ``SampleReady`` every ``sample_every`` steps and, with
   ``sample_every_s`` > 0, also every that many seconds (the app's "every few seconds");
   ``CheckpointSaved``; then ``Finished("completed" | "stopped")`` or ``Failed(message)``.
@@ -75,7 +76,7 @@ class Diverged(Exception):
 class Trainer:
     """Trains a :class:`~rnnplay.pipeline.Run` (see the module docstring)."""
 
-    def __init__(self, run: Run, hidden_stats_hz: float = 4.0, hidden_units: int = 8,
+    def __init__(self, run: Run, hidden_stats_hz: float = 0.0, hidden_units: int = 8,
                  sample_every_s: float = 0.0) -> None:
         self.run = run
         self.sample_every_s = sample_every_s
