@@ -105,6 +105,10 @@ class RnnPlayApp(TrainingActions, App[int]):
             self.query_one("#corpus-path", Input).value = self.initial_corpus
         for key, value in self.prefill.items():
             self.query_one(f"#hp-{key}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
+        # the tab bar and the panes never change: found once, not by a query per key press
+        self._tabs = self.query_one("#tabs", TabbedContent)
+        self._tab_bar = self._tabs.query_one(Tabs)
+        self._pane_ids = [pane.id for pane in self._tabs.query(TabPane)]
         self.set_interval(1.0 / self.refresh_hz, self._tick, name="refresh")
         self.set_interval(heap.PERIOD_S, self.gc_pacer.tick, name="gc")
         self._update_status()
@@ -152,10 +156,10 @@ class RnnPlayApp(TrainingActions, App[int]):
         """Textual's tab bar changes its header first and the pane after a message hop, so a switch
         took two frames (the second up to two frame periods later); setting ``TabbedContent.active``
         changes both at once. Same order and wrap-around as the tab bar's own keys."""
-        tabs = self.query_one("#tabs", TabbedContent)
-        if self.focused not in tabs.query(Tabs):
+        tabs = self._tabs
+        if self.focused is not self._tab_bar:
             return False
-        ids = [pane.id for pane in tabs.query(TabPane)]
+        ids = self._pane_ids
         if tabs.active not in ids:
             return False
         tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)]
