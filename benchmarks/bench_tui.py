@@ -22,6 +22,8 @@
     python benchmarks/bench_tui.py --only throughput --calibrate     # check the method (A/A)
 
 On a shared machine the figures move with the load: the lead re-runs the final ones alone.
+``BENCH_DEBUG=1`` prints each throughput round's raw steps and seconds, and a py-spy dump of the
+app if it does not quit.
 """
 
 from __future__ import annotations
