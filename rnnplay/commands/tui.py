@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import os
 import sys
-
 from typing import TYPE_CHECKING
 
 from rnnplay.commands._types import nonneg_int, positive_float, positive_int
@@ -44,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     form.add_argument("--lr", type=positive_float, metavar="X")
     parser.add_argument("--torch-threads", type=nonneg_int, default=0, metavar="N",
                         help="CPU threads for training (default 0: torch's own choice)")
+
 
 if TYPE_CHECKING:
     from rnnplay.tui.app import RnnPlayApp

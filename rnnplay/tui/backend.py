@@ -17,8 +17,8 @@ from typing import Any, Callable, Protocol
 
 from rnnplay.errors import UserError
 
-# The hidden-state strips are copied from a training step's forward: ~3 ms per event on the default
-# model on 2 CPU cores (0.6% of training time at 2 Hz), which still looks live.
+# The hidden-state strips are copied from a training step's forward: ~0.7 ms per event on the
+# default model on 2 CPU cores (~0.15% of training time at 2 Hz), which still looks live.
 HIDDEN_STATS_HZ = 2.0
 LIVE_SAMPLE_EVERY_S = 5.0  # the Train tab's sample from the live weights (also every sample_every steps)
 DEFAULT_CORPUS = "play"  # rnnplay.pipeline.DEFAULT_CORPUS, without importing torch

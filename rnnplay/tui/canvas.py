@@ -7,7 +7,7 @@ refreshes keeps each redraw to a fraction of what Textual's Rich/content pipelin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -105,18 +105,22 @@ class CellCanvas(Widget):
 
     @staticmethod
     def _to_strip(row: list[tuple[str, Style]], width: int, base: Style) -> Strip:
-        segments: list[Segment] = []
-        run: list[str] = []
-        style: Style | None = None
-        for ch, st in row:
-            if run and st is not style and st != style:  # the same object: no Style comparison
-                segments.append(Segment("".join(run), style))
-                run = []
-            style = st
-            run.append(ch)
-        if run:
-            segments.append(Segment("".join(run), style))
-        return Strip(segments).adjust_cell_length(width, base)
+        return Strip([Segment(text, style) for text, style in style_runs(row)]).adjust_cell_length(width, base)
+
+
+def style_runs(cells: Iterable[tuple[str, Style]]) -> Iterator[tuple[str, Style | None]]:
+    """(character, style) cells -> (text, style) runs of equal styles (a segment or span per run
+    is what costs). The same Style object, the usual case, is matched without a comparison."""
+    run: list[str] = []
+    style: Style | None = None
+    for ch, st in cells:
+        if run and st is not style and st != style:
+            yield "".join(run), style
+            run = []
+        style = st
+        run.append(ch)
+    if run:
+        yield "".join(run), style
 
 
 class TextRows(CellCanvas):

@@ -13,8 +13,8 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
 from rnnplay.tui.metrics import Snapshot
-from rnnplay.tui.spark import Spark
 from rnnplay.tui.canvas import BlankColumn, BlankRow, TextRows
+from rnnplay.tui.spark import Spark
 from rnnplay.tui.widgets import HiddenStrips, LossCurve, fmt_duration, fmt_rate, fmt_value
 
 CURVE_EVERY_S = 1.0  # the loss curve redraws at most this often while training (the rest at --refresh-hz)

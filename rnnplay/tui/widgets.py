@@ -14,7 +14,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from rnnplay.tui.canvas import CellCanvas, text_row
+from rnnplay.tui.canvas import CellCanvas, style_runs, text_row
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 _BRAILLE_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col] in a cell
@@ -113,16 +113,8 @@ def resample(values: Sequence[float], n: int) -> list[float]:
 
 def append_runs(out: Text, cells: Sequence[tuple[str, Style]]) -> None:
     """Append (character, style) cells, one span per run of equal styles (spans are what cost)."""
-    run: list[str] = []
-    style: Style | None = None
-    for ch, st in cells:
-        if st is not style and st != style and run:
-            out.append("".join(run), style=style)
-            run = []
-        style = st
-        run.append(ch)
-    if run:
-        out.append("".join(run), style=style)
+    for text, style in style_runs(cells):
+        out.append(text, style=style)
 
 
 class LossCurve(CellCanvas):
