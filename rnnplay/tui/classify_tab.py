@@ -34,6 +34,22 @@ def strip(values, lo: float, hi: float, width: int) -> str:
     return "".join(BLOCKS[min(7, max(0, int((v - lo) / span * 8)))] for v in vals)
 
 
+def curve_lines(eps, width: int, loss_color: str, acc_color: str) -> Text:
+    """The loss and test-accuracy sparklines of the epochs so far, one line each in a box ``width``
+    cells wide (a label, the bars, the latest value); cropped, never wrapped, where it is narrower."""
+    rows = (("loss       ", [x.train_loss for x in eps], None, loss_color),
+            ("test acc   ", [x.test_accuracy for x in eps], (0.5, 1.0), acc_color))
+    curves = Text(no_wrap=True, overflow="crop")
+    for i, (label, values, scale, color) in enumerate(rows):
+        note = f" {values[-1]:.3f}"
+        bars = max(1, min(width - len(label) - len(note), len(values) * 2))
+        lo, hi = scale or (min(values), max(values))
+        curves.append(("\n" if i else "") + label, style="dim")
+        curves.append(strip(values, lo, hi, bars), style=color)
+        curves.append(note)
+    return curves
+
+
 class ClassifyPane(Vertical):
     """Everything inside the Classify tab."""
 
@@ -163,16 +179,8 @@ class ClassifyPane(Vertical):
             t.append(v + "\n")
         t.rstrip()
         self.query_one("#cls-stats", Static).update(t)
-        width = max(10, self.query_one("#cls-curves").size.width - 16)
-        curves = Text()
-        losses = [x.train_loss for x in eps]
-        curves.append("loss       ", style="dim")
-        curves.append(strip(losses, min(losses), max(losses), min(width, len(losses) * 2)), style=theme_color(self, "primary"))
-        curves.append(f" {losses[-1]:.3f}\n")
-        accs = [x.test_accuracy for x in eps]
-        curves.append("test acc   ", style="dim")
-        curves.append(strip(accs, 0.5, 1.0, min(width, len(accs) * 2)), style=theme_color(self, "success"))
-        curves.append(f" {accs[-1]:.3f}")
+        curves = curve_lines(eps, self.query_one("#cls-curves").size.width,
+                             theme_color(self, "primary"), theme_color(self, "success"))
         self.query_one("#cls-curves", Static).update(curves)
 
     # ---- inspection ------------------------------------------------------------------------

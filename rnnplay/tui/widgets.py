@@ -200,13 +200,18 @@ class LossCurve(CellCanvas):
             for c in range(pw):
                 if free[c] and cells[row][c][0] == " ":
                     cells[row][c] = ("╌", ref_style)
-            label = f" {name} {v:.2f} "
-            # the label goes where it hides no part of the curve: right end, else left end
-            for start in (pw - len(label), 1):
-                if start >= 0 and all(free[start:start + len(label)]):
-                    for i, ch in enumerate(label):
-                        cells[row][start + i] = (ch, ref_style)
-                        taken.add((row, start + i))
+            # the label goes where it hides no part of the curve: right end, else left end; in a
+            # narrow plot the value is dropped, and where not even the name fits, the line stays bare
+            placed = False
+            for label in (f" {name} {v:.2f} ", f" {name} "):
+                for start in (pw - len(label), 1):
+                    if start >= 0 and start + len(label) <= pw and all(free[start:start + len(label)]):
+                        for i, ch in enumerate(label):
+                            cells[row][start + i] = (ch, ref_style)
+                            taken.add((row, start + i))
+                        placed = True
+                        break
+                if placed:
                     break
         for x, v in self.val:
             if v == v:
