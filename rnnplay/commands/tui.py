@@ -71,11 +71,30 @@ async def _run(app: RnnPlayApp) -> int | None:
     return result
 
 
+def after_crash(app: RnnPlayApp) -> str:
+    """After an unexpected error closed the app: make sure the run is saved, and say in one line
+    what happened, where the run is and where the details are."""
+    session = app.session
+    session.shutdown(timeout=60.0)  # the step in flight finishes; an unsaved (e.g. paused) run is saved
+    crash = app.crash
+    assert crash is not None
+    line = f"rnnplay: the app stopped on an unexpected error ({crash.summary})"
+    if session.saved_step is not None and session.checkpoint_path:
+        line += f"; the run is saved in {session.checkpoint_path} (step {session.saved_step})"
+    if crash.log is not None:
+        line += f"; details in {crash.log}"
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty() and sys.stderr.isatty()):
         print("rnnplay: the app needs a terminal (stdin, stdout and stderr must be a TTY); "
               "for headless training use 'rnnplay train --corpus C' (see rnnplay train --help)",
               file=sys.stderr)
+        return 2
+    if os.environ.get("TERM", "") == "dumb":
+        print("rnnplay: this terminal (TERM=dumb) cannot draw the app; run it in one that can "
+              "(e.g. TERM=xterm-256color), or train headless with 'rnnplay train --corpus C'", file=sys.stderr)
         return 2
     if args.checkpoint is not None and not os.path.isfile(args.checkpoint):
         from rnnplay.errors import UserError
@@ -96,7 +115,13 @@ def run(args: argparse.Namespace) -> int:
                    corpus=args.corpus, open_checkpoint=args.checkpoint,
                    torch_threads=args.torch_threads or None,
                    prefill={k: getattr(args, k) for k in PREFILL if getattr(args, k) is not None})
+    from rnnplay.tui.crash import attach_file_log
+
+    attach_file_log()  # while the app owns the terminal, logged errors go to a file
     result = asyncio.run(_run(app))
+    if app.crash is not None:
+        print(after_crash(app), file=sys.stderr, flush=True)
+        return 1
     report = os.environ.get("RNNPLAY_TUI_REPORT")  # benchmarks/bench_tui.py reads the run's figures
     if report:
         import json

@@ -24,6 +24,7 @@ from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent
 from rnnplay.tui import backend, heap
 from rnnplay.tui.classify_tab import ClassifyPane
 from rnnplay.tui.controller import TrainingSession
+from rnnplay.tui.crash import Crash, record_crash
 from rnnplay.tui.generate_tab import GeneratePane
 from rnnplay.tui.messages import BackendLoaded, CheckpointLoaded
 from rnnplay.tui.screens import HelpScreen, OpenCheckpointScreen
@@ -79,6 +80,7 @@ class RnnPlayApp(TrainingActions, App[int]):
         self._quitting = False
         self._status_note = ""
         self.gc_pacer = heap.HeapPacer()
+        self.crash: Crash | None = None  # an unexpected error ended the app (see _handle_exception)
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             # No animations unless asked for: they redraw at 60 Hz past --refresh-hz (costly over
             # SSH) and take the UI thread from key presses while training shares its cores.
@@ -167,6 +169,24 @@ class RnnPlayApp(TrainingActions, App[int]):
 
     def on_unmount(self) -> None:
         self.gc_pacer.release()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An unexpected error (a bug) anywhere in the UI. Textual's own handling prints a long
+        traceback over the user's shell when the app closes and leaves the exit code to us (it was
+        0). Here the traceback goes to a log file (rnnplay.tui.crash), the run is asked to stop
+        (the training thread saves it on the way out), and the app closes drawing nothing more;
+        the command then prints one line and exits with 1 (rnnplay.commands.tui). Textual 8.2.8
+        routes every unhandled error here (message handlers, timers, rendering, compose);
+        tests/tui/test_crash.py checks that it still does."""
+        if self.crash is None:
+            self.crash = record_crash(error)
+            self.session.request_stop("quit")
+            try:
+                self.query_one(ClassifyPane).stop_now()
+            except Exception:  # the DOM is gone or not built yet
+                pass
+        super()._handle_exception(error)  # closes the app; under Pilot, run_test re-raises the error
+        self._exit_renderables.clear()  # the one line replaces Textual's traceback
 
     # ---- the refresh timer --------------------------------------------------------------------
 
