@@ -23,6 +23,8 @@ QUIT_DEADLINE_S = 1.8  # quitting while training returns within 2 s, even if a s
 class TrainingActions:
     """Training start / pause / resume / stop / save, and the exits that stop and save first."""
 
+    exit_process = staticmethod(os._exit)  # how the shutdown thread ends the process (tests replace it)
+
     def action_start_training(self) -> None:
         if self.phase != "idle":
             self.notify("one moment: the run is " + self.phase, timeout=3)
@@ -162,7 +164,19 @@ class TrainingActions:
         thread finishes the job: it waits for the step in flight, saves, and ends the process.
         """
         self.exit_code = 129
+        self.quiet_ui()
         self._watchdog(grace_s=0.0)
+
+    def quiet_ui(self) -> None:
+        """Stop every piece of UI work when the terminal is gone, so the step in flight and the save
+        get the cores: the driver's input thread, which spins on the dead terminal (end of file at
+        every read), and the app's timers (refresh, GC). With a 3x1024 model on 2 cores the step in
+        flight took 1.6 s instead of 0.6 s, and a hang-up up to 2.7 s to exit; now 0.3-0.7 s."""
+        exit_event = getattr(self._driver, "exit_event", None)  # Textual's Linux driver
+        if exit_event is not None:
+            exit_event.set()
+        for timer in list(self._timers):
+            timer.stop()
 
     def _watchdog(self, grace_s: float) -> None:
         def run() -> None:
@@ -173,6 +187,6 @@ class TrainingActions:
             self.session.shutdown(timeout=60.0)
             if grace_s:
                 time.sleep(grace_s)  # time for a clean exit through the UI
-            os._exit(self.exit_code)
+            self.exit_process(self.exit_code)
 
         threading.Thread(target=run, name="rnnplay-shutdown", daemon=True).start()
