@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "sample": "print text sampled from a checkpoint",
     "corpora": "list the bundled corpora",
     "classify": "run the seed's synthetic classifier experiment, headless",
+    "runs": "list, show, compare, export or import the recorded runs",
 }
 
 

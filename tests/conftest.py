@@ -23,3 +23,10 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(autouse=True)
+def _runs_db(tmp_path_factory, monkeypatch):
+    """Runs recorded by tests go to a temporary store, never ./checkpoints/runs.db."""
+    monkeypatch.setenv("RNNPLAY_RUNS_DB", str(tmp_path_factory.mktemp("runs") / "runs.db"))
+    yield

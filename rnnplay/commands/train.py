@@ -21,6 +21,7 @@ import time
 from rnnplay.commands._types import nonneg_int, positive_float, positive_int, probability
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # as rnnplay.device, which imports torch
 from rnnplay.errors import UserError
+from rnnplay.commands._record import add_record_arguments, open_recorder
 
 
 def _clip(text: str) -> float:
@@ -58,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       "on --resume, the resumed file); the best so far goes to PATH with .best.pt")
     a("--resume", metavar="PATH", help="continue exactly where this checkpoint stopped (optimizer, RNG, data position)")
     a("--json", action="store_true", help="make the last stdout line a JSON summary")
+    add_record_arguments(parser)
 
 
 def _default_out(corpus: str) -> str:
@@ -120,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(run_)
     stop = threading.Event()
     reporter = Reporter(json_mode=args.json)
+    recorder = open_recorder(args)
+    emit = reporter.emit if recorder is None else (lambda e: (reporter.emit(e), recorder(e)))
     signals = {"n": 0, "name": None}
 
     def on_signal(signum, _frame):
@@ -137,15 +141,20 @@ def run(args: argparse.Namespace) -> int:
             previous[s] = signal.signal(getattr(signal, s), on_signal)
     try:
         with reporter:
-            trainer.fit(reporter.emit, stop)
+            trainer.fit(emit, stop)
     finally:
+        if recorder is not None:
+            recorder.close()  # a run the trainer did not end (a second Ctrl-C) is "interrupted"
         for s, handler in previous.items():
             signal.signal(getattr(signal, s), handler)
     result = reporter.result(trainer)
+    result["run_id"] = recorder.run_id if recorder is not None else None
     if args.json:
         print(json.dumps(result), flush=True)
     else:
         reporter.print_summary(result)
+        if recorder is not None and recorder.run_id is not None:
+            print(f"recorded as run {recorder.run_id} in {recorder.store.path} (rnnplay runs show {recorder.run_id})")
     if result["status"] == "diverged":
         return 1
     return 130 if result["status"] == "stopped" else 0
