@@ -33,6 +33,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from rnnplay.pipeline import TrainConfig, build_run, make_optimizer  # noqa: E402
+from rnnplay.config import add_setting_arguments, given_settings  # noqa: E402
 from rnnplay.training.trainer import Trainer  # noqa: E402
 
 
@@ -66,17 +67,10 @@ def build_pair(config: TrainConfig):
 def main() -> None:
     d = TrainConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", default=None, help="text file, folder or bundled name (default: play)")
-    ap.add_argument("--steps", type=int, default=None, help=f"training steps (default {d.steps}; --quick: 60)")
+    # the run's settings are rnnplay train's own flags (declared once in rnnplay.config)
+    add_setting_arguments(ap, ("corpus", "steps", "hidden", "layers", "embed", "seq_len", "batch_size", "lr",
+                               "clip", "seed", "device"), help_suffix="")
     ap.add_argument("--block", type=int, default=25, help="steps per timed block, alternating (default 25)")
-    ap.add_argument("--hidden", type=int, default=d.hidden)
-    ap.add_argument("--layers", type=int, default=d.layers)
-    ap.add_argument("--embed", type=int, default=d.embed)
-    ap.add_argument("--seq-len", type=int, default=d.seq_len)
-    ap.add_argument("--batch-size", type=int, default=d.batch_size)
-    ap.add_argument("--lr", type=float, default=d.lr)
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 60 steps, blocks of 10")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
@@ -85,9 +79,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     steps = args.steps or (60 if args.quick else d.steps)
     block = 10 if args.quick and args.block == 25 else args.block
-    config = TrainConfig(corpus=args.corpus or "play", steps=steps, hidden=args.hidden, layers=args.layers,
-                         embed=args.embed, seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, device=args.device, sample_every=0, out=None)
+    given = given_settings(args)
+    given.setdefault("device", "cpu")
+    config = TrainConfig(**{**given, "steps": steps, "sample_every": 0, "out": None})
     ours, peer, full_val = build_pair(config)
     sync = torch.cuda.synchronize if ours.run.device.type == "cuda" else (lambda: None)
     times = {"ours": 0.0, "peer": 0.0}
@@ -111,13 +105,13 @@ def main() -> None:
         val[name] = trainer.evaluate()
     chars = steps * ours.run.batches.chars_per_step
     r = {
-        "corpus": ours.run.corpus_info["corpus"], "chars": ours.run.corpus_info["chars"],
-        "val_chars": ours.run.corpus_info["val_chars"], "steps": steps, "config": config.to_dict(),
+        "corpus": ours.run.corpus_info.name, "chars": ours.run.corpus_info.chars,
+        "val_chars": ours.run.corpus_info.val_chars, "steps": steps, "config": config.to_dict(),
         "params": sum(p.numel() for p in ours.run.model.parameters()),
         "val_loss_ours": val["ours"], "val_loss_peer": val["peer"], "val_diff": val["ours"] - val["peer"],
         "train_s_ours": times["ours"], "train_s_peer": times["peer"], "time_ratio": times["ours"] / times["peer"],
         "chars_per_s_ours": chars / times["ours"], "chars_per_s_peer": chars / times["peer"],
-        "references": ours.run.references, "machine": machine_info(str(ours.run.device)),
+        "references": ours.run.references.to_dict(), "machine": machine_info(str(ours.run.device)),
         "load_before": describe_load(load_before), "load_after": describe_load(load_info()),
     }
     r["targets_met"] = {"val_within_0.02": abs(r["val_diff"]) <= 0.02, "faster": r["time_ratio"] < 1.0}

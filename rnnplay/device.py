@@ -6,7 +6,7 @@ import torch
 
 from rnnplay.errors import UserError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+from rnnplay.config import DEVICE_CHOICES
 
 
 def resolve_device(name: str = "auto") -> torch.device:

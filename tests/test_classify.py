@@ -106,7 +106,7 @@ def test_events_and_the_seed_recipe():
     assert [e.epoch for e in epochs] == [1, 2] and [e.step for e in epochs] == [8, 16]
     assert all(e.lr == 1e-3 and e.variant == "classifier" and e.total_epochs == 2 for e in epochs)
     assert isinstance(events[-1], Finished) and events[-1].reason == "completed"
-    assert events[-1].metrics["test_accuracy"] == result.test_accuracy == epochs[-1].test_accuracy
+    assert events[-1].test_accuracy == result.test_accuracy == epochs[-1].test_accuracy
     assert result.reason == "completed" and result.epochs_done == 2 and result.variants[0].params == 13314
     assert not result.model.training
 
@@ -192,7 +192,8 @@ def test_tagging_trains_both_taggers():
     assert [v.name for v in result.variants] == ["unidirectional", "bidirectional"]
     uni, bi = result.variants
     assert bi.params > uni.params
-    assert events[0].info["params_by_variant"] == {"unidirectional": uni.params, "bidirectional": bi.params}
+    assert events[0].experiment.variants == ("unidirectional", "bidirectional")
+    assert events[0].experiment.variant_params == (uni.params, bi.params)
     assert [e.variant for e in events if isinstance(e, EpochDone)] == ["unidirectional", "bidirectional"]
     assert [e.step for e in events if isinstance(e, EpochDone)] == [8, 16]  # one step count for the run
     summary = result.summary()

@@ -50,7 +50,7 @@ def test_loss_goes_down_and_events_are_in_order(tmp_path):
     assert last < first - 0.8, (first, last)
     evals = [e for e in seen if isinstance(e, ev.EvalDone)]
     assert [e.step for e in evals] == [10, 20, 30, 40]
-    assert evals[-1].val_loss < seen[0].info["references"]["unigram"]
+    assert evals[-1].val_loss < seen[0].run.references.unigram
     samples = [e for e in seen if isinstance(e, ev.SampleReady)]
     assert [e.step for e in samples] == [20, 40] and all(len(s.text) == 40 for s in samples)
     hs = [e for e in seen if isinstance(e, ev.HiddenStats)]
@@ -58,9 +58,11 @@ def test_loss_goes_down_and_events_are_in_order(tmp_path):
     assert all(0.0 <= s <= 1.0 for s in hs[0].saturation)
     saved = {e.reason for e in seen if isinstance(e, ev.CheckpointSaved)}
     assert {"best", "finished"} <= saved
-    info = seen[0].info
-    assert info["vocab_size"] == len(set(TEXT)) and set(info["references"]) == {"uniform", "unigram", "bigram"}
-    assert info["references"]["uniform"] == pytest.approx(math.log(len(set(TEXT))))
+    info = seen[0].run
+    assert info.corpus.vocab_size == len(set(TEXT)) and info.config == trainer.config
+    assert info.references.uniform == pytest.approx(math.log(len(set(TEXT))))
+    assert info.references.bigram < info.references.unigram < info.references.uniform
+    assert seen[-1].summary.step == 40 and seen[-1].summary.best_checkpoint is not None
 
 
 def test_stop_saves_and_fit_again_continues(tmp_path):
@@ -68,7 +70,7 @@ def test_stop_saves_and_fit_again_continues(tmp_path):
     trainer = Trainer(build_run(cfg), hidden_stats_hz=0)
     stop = threading.Event()
     seen = _fit(trainer, stop, on=lambda e: isinstance(e, ev.StepDone) and e.step == 7 and stop.set())
-    assert seen[-1] == ev.Finished(7, "stopped", seen[-1].metrics)
+    assert seen[-1] == ev.Finished(7, "stopped", summary=seen[-1].summary)
     assert any(isinstance(e, ev.CheckpointSaved) and e.reason == "stopped" for e in seen)
     assert load_checkpoint(cfg.out)["step"] == 7
     stop.clear()

@@ -33,7 +33,7 @@ from torch import nn
 
 from rnnplay.classify.data import Dataset, Split, _derive, make_dataset
 from rnnplay.model import SequenceClassifier, SequenceTagger
-from rnnplay.training.events import EpochDone, EventCallback, Failed, Finished, Started
+from rnnplay.training.events import EpochDone, EventCallback, ExperimentInfo, Failed, Finished, Started
 
 # Why these defaults: DEFAULT_EPOCHS_NOTE (also in the report and README).
 DEFAULT_EPOCHS = {"classify": 60, "tagging": 10}
@@ -267,10 +267,9 @@ def run_experiment(
         params = {name: count_params(m) for name, m in models}
         emit(Started(step=0, total_steps=epochs * steps_per_epoch * len(models),
                      params=sum(params.values()), device=str(device),
-                     info={"task": config.task, "seed": config.seed, "epochs": epochs,
-                           "variants": tuple(params), "params_by_variant": params,
-                           "n_train": len(data.train), "n_test": len(data.test),
-                           "batch_size": config.batch_size, "steps_per_epoch": steps_per_epoch}))
+                     experiment=ExperimentInfo(config.task, config.seed, epochs, tuple(params),
+                                               tuple(params.values()), len(data.train), len(data.test),
+                                               config.batch_size, steps_per_epoch)))
         try:
             for name, model in models:
                 torch.manual_seed(_derive(config.seed, 10))  # each variant: same dropout stream
@@ -287,7 +286,7 @@ def run_experiment(
     result = ExperimentResult(config, reason, tuple(variants), data, str(device),
                               time.perf_counter() - t0, message)
     emit(Failed(step=step, message=message) if message else
-         Finished(step=step, reason=reason, metrics=result.summary()))
+         Finished(step=step, reason=reason, test_accuracy=result.test_accuracy if any(v.history for v in result.variants) else None))
     return result
 
 

@@ -115,17 +115,16 @@ class Reporter:
 
     def _started(self, event: Started) -> None:
         self.started = event
-        info = event.info
-        refs = info.get("references", {})
-        cfg = info.get("config", {})
+        info = event.run
+        corpus, refs, cfg = info.corpus, info.references, info.config
         what = "resuming" if event.resumed else "training"
         self._log(
-            f"{what} on {info.get('corpus')!s}: {info.get('chars', 0):,} chars, vocab {info.get('vocab_size')}, "
-            f"validation = last {info.get('val_chars', 0):,} chars; CharRNN {cfg.get('layers')}x{cfg.get('hidden')} "
+            f"{what} on {corpus.name}: {corpus.chars:,} chars, vocab {corpus.vocab_size}, "
+            f"validation = last {corpus.val_chars:,} chars; CharRNN {cfg.layers}x{cfg.hidden} "
             f"({event.params:,} params) on {event.device}; from step {event.step} to {event.total_steps}"
         )
-        self._log(f"reference losses (nats/char, validation): uniform {_fmt(refs.get('uniform'))}, "
-                  f"unigram {_fmt(refs.get('unigram'))}, bigram {_fmt(refs.get('bigram'))}", style="dim")
+        self._log(f"reference losses (nats/char, validation): uniform {_fmt(refs.uniform)}, "
+                  f"unigram {_fmt(refs.unigram)}, bigram {_fmt(refs.bigram)}", style="dim")
         if self.progress is not None:
             if self.task is None:
                 self.task = self.progress.add_task("train", total=event.total_steps, completed=event.step,
@@ -138,24 +137,24 @@ class Reporter:
     def result(self, trainer) -> dict:
         summary = trainer.summary()
         status = "diverged" if self.failed else (self.finished.reason if self.finished else "stopped")
-        info = self.started.info if self.started else {}
+        info = self.started.run if self.started else None
         return {
             "status": status,
-            "step": summary["step"],
+            "step": summary.step,
             "total_steps": trainer.config.steps,
-            "train_loss": summary["train_loss"],
-            "val_loss": summary["val_loss"],
-            "best_val_loss": summary["best_val_loss"],
-            "checkpoint": summary["checkpoint"],
-            "best_checkpoint": summary["best_checkpoint"],
-            "corpus": info.get("corpus"),
-            "vocab_size": info.get("vocab_size"),
+            "train_loss": summary.train_loss,
+            "val_loss": summary.val_loss,
+            "best_val_loss": summary.best_val_loss,
+            "checkpoint": summary.checkpoint,
+            "best_checkpoint": summary.best_checkpoint,
+            "corpus": info.corpus.name if info else None,
+            "vocab_size": info.corpus.vocab_size if info else None,
             "params": self.started.params if self.started else None,
             "device": self.started.device if self.started else None,
-            "chars_per_s": round(summary["avg_chars_per_s"], 1),
-            "recent_chars_per_s": round(summary["chars_per_s"], 1),
-            "elapsed_s": round(summary["elapsed_s"], 3),
-            "references": summary["references"],
+            "chars_per_s": round(summary.avg_chars_per_s, 1),
+            "recent_chars_per_s": round(summary.chars_per_s, 1),
+            "elapsed_s": round(summary.elapsed_s, 3),
+            "references": summary.references.to_dict(),
             "message": self.failed.message if self.failed else None,
         }
 

@@ -14,9 +14,10 @@ import sys
 import threading
 
 from rnnplay.commands._types import nonneg_int, positive_int
+from rnnplay.config import DEVICE_CHOICES
 from rnnplay.errors import UserError
+from rnnplay.training.events import EpochDone, Started
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,16 +162,15 @@ class _ProgressView:
         self.progress.__exit__(*exc)
 
     def on_event(self, event) -> None:
-        kind = type(event).__name__
-        if kind == "Started":
-            for name in event.info["variants"]:
-                self.tasks[name] = self.progress.add_task(
-                    name, total=self.total_epochs, stats=f"{event.info['params_by_variant'][name]:,} params")
+        if isinstance(event, Started) and event.experiment is not None:
+            info = event.experiment
+            for name, params in zip(info.variants, info.variant_params):
+                self.tasks[name] = self.progress.add_task(name, total=self.total_epochs, stats=f"{params:,} params")
             if not self.live and not self.quiet:
-                self.console.print(f"training on {event.device}: {event.info['n_train']} train / "
-                                   f"{event.info['n_test']} test sequences, {self.total_epochs} epochs",
+                self.console.print(f"training on {event.device}: {info.n_train} train / "
+                                   f"{info.n_test} test sequences, {self.total_epochs} epochs",
                                    highlight=False)
-        elif kind == "EpochDone":
+        elif isinstance(event, EpochDone):
             stats = (f"loss {event.train_loss:.4f}  train {event.train_accuracy:.3f}  "
                      f"test {event.test_accuracy:.3f}  lr {event.lr:.2e}")
             if self.live:

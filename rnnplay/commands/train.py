@@ -11,52 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import signal
 import threading
 import time
 
-from rnnplay.commands._types import nonneg_int, positive_float, positive_int, probability
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # as rnnplay.device, which imports torch
 from rnnplay.errors import UserError
 from rnnplay.commands._record import add_record_arguments, open_recorder
 
 
-def _clip(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (v >= 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"must be 0 (off) or a positive number, got {text}")
-    return v
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rnnplay.pipeline import DEFAULT_CORPUS, LR_SCHEDULES, TrainConfig
+    from rnnplay.config import add_setting_arguments
 
-    d = TrainConfig()
+    add_setting_arguments(parser)  # every declared training setting (rnnplay.config)
     a = parser.add_argument
-    a("--corpus", metavar="C", help=f"a UTF-8 text file, a folder of them, or a bundled corpus name "
-      f"(see 'rnnplay corpora'; default {DEFAULT_CORPUS}; on --resume, the checkpoint's)")
-    a("--steps", type=positive_int, metavar="N", help=f"total optimizer steps of the run, also when resuming (default {d.steps})")
-    a("--hidden", type=positive_int, metavar="H", help=f"hidden units per layer (default {d.hidden})")
-    a("--layers", type=positive_int, metavar="L", help=f"stacked RNN layers (default {d.layers})")
-    a("--embed", type=positive_int, metavar="E", help=f"character embedding width (default {d.embed})")
-    a("--seq-len", type=positive_int, metavar="T", help=f"characters per stream per step, the BPTT length (default {d.seq_len})")
-    a("--batch-size", type=positive_int, metavar="B", help=f"parallel text streams per step (default {d.batch_size})")
-    a("--lr", type=positive_float, metavar="X", help=f"Adam learning rate (default {d.lr:g})")
-    a("--lr-schedule", choices=LR_SCHEDULES, help="constant (default) or cosine: warm-up, then down to 10%% at --steps")
-    a("--dropout", type=probability, metavar="P", help=f"dropout between layers (default {d.dropout:g})")
-    a("--clip", type=_clip, metavar="G", help=f"clip gradients to this global norm; 0 turns it off (default {d.clip:g})")
-    a("--eval-every", type=positive_int, metavar="K", help=f"validation loss every K steps (default {d.eval_every})")
-    a("--sample-every", type=nonneg_int, metavar="K", help=f"print a short sample every K steps; 0: never (default {d.sample_every})")
-    a("--device", choices=DEVICE_CHOICES, help="auto (default: cuda, else mps, else cpu), cpu, cuda or mps")
-    a("--seed", type=nonneg_int, metavar="S", help=f"seed for the weights and the batch order (default {d.seed})")
-    a("--out", metavar="PATH", help="checkpoint file to write (default: a new file in ./checkpoints/; "
-      "on --resume, the resumed file); the best so far goes to PATH with .best.pt")
     a("--resume", metavar="PATH", help="continue exactly where this checkpoint stopped (optimizer, RNG, data position)")
     a("--json", action="store_true", help="make the last stdout line a JSON summary")
     add_record_arguments(parser)
@@ -72,24 +41,18 @@ def _default_out(corpus: str) -> str:
     return path
 
 
-def _config(args: argparse.Namespace):
-    from rnnplay.pipeline import DEFAULT_CORPUS, TrainConfig, resume_config
+def _config(args: argparse.Namespace, resume=None):
+    """The run's TrainConfig from the flags given (and the checkpoint's config when resuming)."""
+    import dataclasses
 
-    given = {
-        "corpus": args.corpus, "steps": args.steps, "hidden": args.hidden, "layers": args.layers,
-        "embed": args.embed, "seq_len": args.seq_len, "batch_size": args.batch_size, "lr": args.lr,
-        "lr_schedule": args.lr_schedule, "dropout": args.dropout, "clip": args.clip,
-        "eval_every": args.eval_every, "sample_every": args.sample_every, "device": args.device,
-        "seed": args.seed, "out": args.out,
-    }
-    if args.resume:
-        config = resume_config(args.resume, **given)
+    from rnnplay.config import DEFAULT_CORPUS, TrainConfig, given_settings
+
+    given = given_settings(args)
+    if resume is not None:
+        config = resume.config_with(**given)
         if args.out is None:
-            import dataclasses
-
-            config = dataclasses.replace(config, out=args.resume)
+            config = dataclasses.replace(config, out=resume.path)
         return config
-    given = {k: v for k, v in given.items() if v is not None}
     given.setdefault("corpus", DEFAULT_CORPUS)
     given.setdefault("out", _default_out(given["corpus"]))
     return TrainConfig(**given)
@@ -110,12 +73,14 @@ def _check_writable(out: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnplay.commands._train_report import Reporter
-    from rnnplay.pipeline import build_run
+    from rnnplay.pipeline import Resume, build_run
+    from rnnplay.training.events import FanOut
     from rnnplay.training.trainer import Trainer
 
-    config = _config(args)
+    resume = Resume.open(args.resume) if args.resume else None  # the checkpoint, read once
+    config = _config(args, resume)
     _check_writable(config.out)
-    run_ = build_run(config, resume=args.resume)
+    run_ = build_run(config, resume=resume)
     if run_.state.step >= config.steps:
         raise UserError(f"the checkpoint is already at step {run_.state.step} of --steps {config.steps}; "
                         "pass a larger --steps to train further")
@@ -123,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     reporter = Reporter(json_mode=args.json)
     recorder = open_recorder(args)
-    emit = reporter.emit if recorder is None else (lambda e: (reporter.emit(e), recorder(e)))
     signals = {"n": 0, "name": None}
 
     def on_signal(signum, _frame):
@@ -141,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             previous[s] = signal.signal(getattr(signal, s), on_signal)
     try:
         with reporter:
-            trainer.fit(emit, stop)
+            trainer.fit(FanOut(reporter.emit, recorder), stop)
     finally:
         if recorder is not None:
             recorder.close()  # a run the trainer did not end (a second Ctrl-C) is "interrupted"

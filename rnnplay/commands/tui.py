@@ -13,10 +13,10 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from rnnplay.commands._types import nonneg_int, positive_float, positive_int
+from rnnplay.commands._types import nonneg_int, positive_float
+from rnnplay.config import DEVICE_CHOICES, FORM_SETTINGS, add_setting_arguments, given_settings
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PREFILL = ("steps", "hidden", "layers", "seq_len", "batch_size", "lr")
+PREFILL = tuple(s.name for s in FORM_SETTINGS)  # the Train form's settings (rnnplay.config)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,14 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where checkpoints are saved and listed by ctrl+o (default ./checkpoints)")
     parser.add_argument("--checkpoint", metavar="PATH", default=None,
                         help="open this checkpoint at start (generate from it; F5 resumes its training)")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch device (default auto)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="torch device (default auto)")
     form = parser.add_argument_group("prefill the Train tab (F5 then trains with these)")
-    form.add_argument("--steps", type=positive_int, metavar="N")
-    form.add_argument("--hidden", type=positive_int, metavar="H")
-    form.add_argument("--layers", type=positive_int, metavar="L")
-    form.add_argument("--seq-len", type=positive_int, metavar="T")
-    form.add_argument("--batch-size", type=positive_int, metavar="B")
-    form.add_argument("--lr", type=positive_float, metavar="X")
+    add_setting_arguments(form, PREFILL)
     parser.add_argument("--torch-threads", type=nonneg_int, default=0, metavar="N",
                         help="CPU threads for training (default 0: torch's own choice)")
 
@@ -114,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     app = make_app(refresh_hz=args.refresh_hz, checkpoint_dir=args.checkpoint_dir, device=args.device,
                    corpus=args.corpus, open_checkpoint=args.checkpoint,
                    torch_threads=args.torch_threads or None,
-                   prefill={k: getattr(args, k) for k in PREFILL if getattr(args, k) is not None})
+                   prefill=given_settings(args, PREFILL))
     from rnnplay.tui.crash import attach_file_log
 
     attach_file_log()  # while the app owns the terminal, logged errors go to a file

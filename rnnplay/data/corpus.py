@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rnnplay.data.facts import CorpusInfo
+
 import torch
 
 from rnnplay.data.vocab import _PIECE, MAX_CODE_POINT, Vocab, code_points
@@ -211,18 +213,10 @@ def load_corpus(spec: str | CorpusSource, chunk_bytes: int = CHUNK_BYTES) -> Cor
     return Corpus(source, vocab, data, n_bytes, f"{crc:08x}-{n_chars}")
 
 
-def corpus_summary(corpus: Corpus) -> dict:
+def corpus_summary(corpus: Corpus) -> CorpusInfo:
     """Plain facts for run info and ``rnnplay corpora``."""
     train, val = corpus.split()
-    return {
-        "corpus": corpus.name,
-        "corpus_kind": corpus.source.kind,
-        "corpus_location": corpus.source.location,
-        "files": len(corpus.source.files),
-        "chars": len(corpus),
-        "bytes": corpus.n_bytes,
-        "vocab_size": len(corpus.vocab),
-        "train_chars": int(train.numel()),
-        "val_chars": int(val.numel()),
-        "fingerprint": corpus.fingerprint,
-    }
+    return CorpusInfo(name=corpus.name, kind=corpus.source.kind, location=corpus.source.location,
+                      files=len(corpus.source.files), chars=len(corpus), bytes=corpus.n_bytes,
+                      vocab_size=len(corpus.vocab), train_chars=int(train.numel()), val_chars=int(val.numel()),
+                      fingerprint=corpus.fingerprint)

@@ -16,13 +16,15 @@ import math
 
 import torch
 
+from rnnplay.data.facts import References
+
 _CHUNK = 1 << 22
 _DENSE_MAX = 1 << 22  # V*V bins up to this use a dense bincount (V <= 2048)
 
 
 def reference_losses(
     train: torch.Tensor, val: torch.Tensor, vocab_size: int, max_train: int = 20_000_000, max_val: int = 2_000_000
-) -> dict[str, float]:
+) -> References:
     V = vocab_size
     train = train[:max_train]
     val = val[:max_val]
@@ -31,7 +33,7 @@ def reference_losses(
     val_counts = torch.bincount(val, minlength=V).double()  # (V,)
     unigram = float(-(val_counts * logp_uni).sum() / max(1, val.numel()))
     bigram = _bigram(train, val, V)
-    return {"uniform": math.log(V), "unigram": unigram, "bigram": bigram}
+    return References(math.log(V), unigram, bigram)
 
 
 def _pairs(data: torch.Tensor, V: int, start: int, stop: int) -> torch.Tensor:

@@ -169,7 +169,9 @@ def payload(run, reason: str) -> dict:
                   "num_layers": model.num_layers, "embed_size": model.embed_size,
                   "dropout": float(run.config.dropout)},
         "vocab": run.vocab.to_string(),
-        "corpus": {k: run.corpus_info.get(k) for k in ("corpus", "corpus_kind", "corpus_location", "fingerprint", "chars")},
+        "corpus": {"corpus": run.corpus_info.name, "corpus_kind": run.corpus_info.kind,
+                   "corpus_location": run.corpus_info.location, "fingerprint": run.corpus_info.fingerprint,
+                   "chars": run.corpus_info.chars},
         "weights": cpu(model.state_dict()),
         "optimizer": cpu(run.optimizer.state_dict()),
         "scheduler": run.schedule.state_dict(),
@@ -181,7 +183,7 @@ def payload(run, reason: str) -> dict:
                     "val_step": torch.tensor(state.val_step, dtype=torch.long),
                     "val_loss": torch.tensor(state.val_loss, dtype=torch.float32)},
         "best_val_loss": state.best_val_loss,
-        "references": dict(run.references),
+        "references": run.references.to_dict(),
     }
 
 

@@ -1,13 +1,62 @@
 """The trainer's events: small frozen dataclasses sent to a callback.
 
-The trainers never print. The headless CLI and the TUI are two consumers of the same events.
-Every event carries ``step`` (optimizer steps done so far; for the classifier, also ``epoch``).
+The trainers never print. The headless CLI reporter, the app and the run recorder are consumers of
+the same events, through one :class:`FanOut`. Every event carries ``step`` (optimizer steps done so
+far; for the classifier, also ``epoch``). Fields are typed; no payload is a dict looked up by key.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Union
+
+from rnnplay.config import TrainConfig
+from rnnplay.data.facts import CorpusInfo, References
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a char-RNN run trains on and with (carried by :class:`Started`)."""
+
+    corpus: CorpusInfo
+    references: References
+    config: TrainConfig
+    chars_per_step: int
+    resumed_from: str | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """What a classifier experiment trains (carried by :class:`Started`); variants in training order."""
+
+    task: str
+    seed: int
+    epochs: int
+    variants: tuple[str, ...]
+    variant_params: tuple[int, ...]  # parameters of each variant, same order
+    n_train: int
+    n_test: int
+    batch_size: int
+    steps_per_epoch: int
+
+    def params_of(self, variant: str) -> int:
+        return self.variant_params[self.variants.index(variant)]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A char-RNN run's figures when it ends (carried by :class:`Finished`)."""
+
+    step: int
+    train_loss: float | None
+    val_loss: float | None  # the last periodic validation estimate
+    best_val_loss: float | None
+    checkpoint: str | None
+    best_checkpoint: str | None
+    chars_per_s: float  # recent (smoothed)
+    avg_chars_per_s: float
+    elapsed_s: float
+    references: References
 
 
 @dataclass(frozen=True)
@@ -19,7 +68,8 @@ class Started:
     params: int
     device: str
     resumed: bool = False
-    info: dict = field(default_factory=dict)  # e.g. corpus name, vocab size, reference losses
+    run: RunInfo | None = None  # a char-RNN run
+    experiment: ExperimentInfo | None = None  # a classifier experiment
 
 
 @dataclass(frozen=True)
@@ -93,11 +143,15 @@ class EpochDone:
 
 @dataclass(frozen=True)
 class Finished:
-    """The run ended normally: ``reason`` is "completed" (target reached) or "stopped" (asked to)."""
+    """The run ended normally: ``reason`` is "completed" (target reached) or "stopped" (asked to).
+
+    A char-RNN run carries its ``summary``; a classifier experiment its final ``test_accuracy``.
+    """
 
     step: int
     reason: str
-    metrics: dict = field(default_factory=dict)
+    summary: RunSummary | None = None
+    test_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,3 +164,21 @@ class Failed:
 
 Event = Union[Started, StepDone, HiddenStats, EvalDone, CheckpointSaved, SampleReady, EpochDone, Finished, Failed]
 EventCallback = Callable[[Event], None]
+
+
+class FanOut:
+    """One callback that hands each event to every consumer, in order (reporter, app, recorder).
+
+    A consumer must be cheap (buffer, don't draw) and must not raise: a consumer that can fail
+    (the run recorder's disk) handles its own errors, so it can never stop the training.
+    """
+
+    def __init__(self, *consumers: EventCallback | None) -> None:
+        self.consumers: list[EventCallback] = [c for c in consumers if c is not None]
+
+    def add(self, consumer: EventCallback) -> None:
+        self.consumers.append(consumer)
+
+    def __call__(self, event: Event) -> None:
+        for consumer in self.consumers:
+            consumer(event)

@@ -53,6 +53,8 @@ from rnnplay.training.events import (
     Failed,
     Finished,
     HiddenStats,
+    RunInfo,
+    RunSummary,
     SampleReady,
     Started,
     StepDone,
@@ -211,7 +213,7 @@ class Trainer:
             if self._good is None or self._good["step"] != state.step:
                 self._good = run_state.snapshot(run)
         emit(Started(state.step, run.config.steps, sum(p.numel() for p in self._params), str(run.device),
-                     resumed=state.step > 0, info=self.info()))
+                     resumed=state.step > 0, run=self.run_info()))
         t_last = time.perf_counter()
         pending: list[Event] = []  # events are emitted outside the lock, so a consumer may take it
         try:
@@ -251,7 +253,7 @@ class Trainer:
             if run.config.out is not None:
                 pending.append(CheckpointSaved(state.step, self._save(None, ckpt_reason), ckpt_reason))
         _flush(pending, emit)
-        emit(Finished(state.step, reason, self.summary()))
+        emit(Finished(state.step, reason, summary=self.summary()))
 
     def _periodic(self, emit: Callable[[Event], None], now: float, hidden_due: bool) -> None:
         run, state, cfg = self.run, self.run.state, self.run.config
@@ -329,25 +331,24 @@ class Trainer:
             self.last_checkpoint = written
         return written
 
-    def info(self) -> dict:
+    def run_info(self) -> RunInfo:
         run = self.run
-        return {**run.corpus_info, "references": dict(run.references), "config": run.config.to_dict(),
-                "chars_per_step": run.batches.chars_per_step, "resumed_from": run.resumed_from}
+        return RunInfo(run.corpus_info, run.references, run.config, run.batches.chars_per_step, run.resumed_from)
 
-    def summary(self) -> dict:
-        state = self.run.state
-        return {
-            "step": state.step,
-            "train_loss": state.train_loss[-1] if state.train_loss else None,
-            "val_loss": state.val_loss[-1] if state.val_loss else None,
-            "best_val_loss": state.best_val_loss,
-            "checkpoint": self.last_checkpoint,
-            "best_checkpoint": best_path(self.run.config.out) if self.run.config.out and state.best_val_loss is not None else None,
-            "chars_per_s": self._chars_per_s,  # recent (smoothed)
-            "avg_chars_per_s": self._steps_run * self.run.batches.chars_per_step / self._elapsed if self._elapsed else 0.0,
-            "elapsed_s": self._elapsed,
-            "references": dict(self.run.references),
-        }
+    def summary(self) -> RunSummary:
+        state, out = self.run.state, self.run.config.out
+        return RunSummary(
+            step=state.step,
+            train_loss=state.train_loss[-1] if state.train_loss else None,
+            val_loss=state.val_loss[-1] if state.val_loss else None,
+            best_val_loss=state.best_val_loss,
+            checkpoint=self.last_checkpoint,
+            best_checkpoint=best_path(out) if out and state.best_val_loss is not None else None,
+            chars_per_s=self._chars_per_s,
+            avg_chars_per_s=self._steps_run * self.run.batches.chars_per_step / self._elapsed if self._elapsed else 0.0,
+            elapsed_s=self._elapsed,
+            references=self.run.references,
+        )
 
 
 def _flush(pending: list, emit: Callable[[Event], None]) -> None:

@@ -11,33 +11,30 @@ import dataclasses
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from rnnplay.config import DEFAULT_CORPUS, FIXED_ON_RESUME, TrainConfig
 from rnnplay.errors import UserError
 
 # The hidden-state strips are copied from a training step's forward: ~0.7 ms per event on the
 # default model on 2 CPU cores (~0.15% of training time at 2 Hz), which still looks live.
 HIDDEN_STATS_HZ = 2.0
 LIVE_SAMPLE_EVERY_S = 5.0  # the Train tab's sample from the live weights (also every sample_every steps)
-DEFAULT_CORPUS = "play"  # rnnplay.pipeline.DEFAULT_CORPUS, without importing torch
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """What the Train tab's form asked for. ``None`` means "the pipeline's default"."""
+    """What the Train tab's form asked for.
+
+    ``values`` holds the declared settings (rnnplay.config) the form set, by setting name; a
+    setting left out takes its declared default (or, on resume, the checkpoint's).
+    """
 
     corpus: str | None = None
-    steps: int | None = None
-    hidden: int | None = None
-    layers: int | None = None
-    seq_len: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    dropout: float | None = None
+    values: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
-    seed: int | None = None
     resume: str | None = None
     checkpoint_dir: str = "checkpoints"
 
@@ -139,70 +136,44 @@ def corpus_description(name: str) -> str:
 
 def load_backend() -> dict:
     """Import the training stack in the background; return the form's defaults (TrainConfig)."""
-    from rnnplay import pipeline
+    from rnnplay import pipeline  # noqa: F401  (the import is the point: torch loads here)
 
-    cfg = pipeline.TrainConfig()
+    cfg = TrainConfig()
     return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
 
 
-_FIELD_ALIASES = {
-    "hidden": ("hidden", "hidden_size"),
-    "layers": ("layers", "num_layers"),
-    "seq_len": ("seq_len",),
-    "batch_size": ("batch_size",),
-    "lr": ("lr",),
-    "dropout": ("dropout",),
-    "steps": ("steps", "total_steps", "max_steps"),
-    "seed": ("seed",),
-    "device": ("device",),
-    "corpus": ("corpus",),
-}
-
-
-def make_train_config(settings: TrainSettings, out: str) -> Any:
-    """The pipeline's TrainConfig from the form (only the fields the form set, plus ``out``)."""
-    from rnnplay import pipeline
-
-    base = pipeline.TrainConfig()
-    names = {f.name for f in dataclasses.fields(base)}
-    changes: dict[str, Any] = {}
-    for key, aliases in _FIELD_ALIASES.items():
-        value = getattr(settings, key)
-        if value is None:
-            continue
-        for name in aliases:
-            if name in names:
-                changes[name] = value
-                break
-    if "out" in names:
-        changes["out"] = out
-    return dataclasses.replace(base, **changes)
+def make_train_config(settings: TrainSettings, out: str) -> TrainConfig:
+    """The TrainConfig from the form: the declared defaults, the form's values, ``out``."""
+    return TrainConfig(**{**settings.values, "corpus": settings.corpus or DEFAULT_CORPUS,
+                          "device": settings.device, "out": out})
 
 
 def default_trainer_factory(settings: TrainSettings) -> tuple[TrainerLike, str, str]:
     """Build the run the way ``rnnplay train`` does (rnnplay.pipeline.build_run) and wrap it.
 
-    With ``settings.resume`` the checkpoint's own config is used (the form's model and data
-    fields are ignored, as ``rnnplay train --resume`` does); a finished run continues for as
-    many steps again unless the form sets ``steps``.
+    With ``settings.resume`` the checkpoint (read once) gives the config; the form's settings
+    that define the model or the data order are ignored, as ``rnnplay train --resume`` would
+    refuse them; a finished run continues for as many steps again unless the form sets ``steps``.
     """
     from rnnplay import pipeline
-    from rnnplay.training.checkpoint import load_checkpoint
     from rnnplay.training.trainer import Trainer
 
+    resume = None
     if settings.resume:
-        step = int(load_checkpoint(settings.resume).get("step", 0))
-        config = pipeline.resume_config(settings.resume, lr=settings.lr, dropout=settings.dropout,
-                                        device=settings.device, out=settings.resume)
-        steps = settings.steps or (config.steps if config.steps > step else step + config.steps)
+        resume = pipeline.Resume.open(settings.resume)
+        changes = {k: v for k, v in settings.values.items() if k not in FIXED_ON_RESUME and k != "steps"}
+        config = resume.config_with(**changes, device=settings.device, out=settings.resume)
+        step = resume.step
+        steps = settings.values.get("steps") or (config.steps if config.steps > step else step + config.steps)
         config = dataclasses.replace(config, steps=steps)
         out, corpus = settings.resume, config.corpus
     else:
-        corpus = settings.corpus or pipeline.DEFAULT_CORPUS
+        corpus = settings.corpus or DEFAULT_CORPUS
         out = checkpoint_path(settings.checkpoint_dir, corpus)
         config = make_train_config(dataclasses.replace(settings, corpus=corpus), out)
-    run = pipeline.build_run(config, resume=settings.resume)
-    return Trainer(run, hidden_stats_hz=HIDDEN_STATS_HZ, sample_every_s=LIVE_SAMPLE_EVERY_S), describe_run(run, Path(corpus).name or corpus), out
+    run = pipeline.build_run(config, resume=resume)
+    trainer = Trainer(run, hidden_stats_hz=HIDDEN_STATS_HZ, sample_every_s=LIVE_SAMPLE_EVERY_S)
+    return trainer, describe_run(run, Path(corpus).name or corpus), out
 
 
 def describe_run(run: Any, corpus: str) -> str:

@@ -45,27 +45,9 @@ class Snapshot:
     saturation: tuple[float, ...] = ()  # (L,)
     sample: str = ""
     sample_step: int | None = None
-    info: dict = field(default_factory=dict)
     params: int | None = None
     device: str = ""
 
-
-def find_references(info: dict) -> dict[str, float]:
-    """The uniform/unigram/bigram losses from ``Started.info``, flat or nested one level."""
-    found: dict[str, float] = {}
-
-    def visit(mapping: dict, depth: int) -> None:
-        for key, value in mapping.items():
-            if isinstance(value, dict) and depth == 0:
-                visit(value, 1)
-                continue
-            name = str(key).lower()
-            for ref in REFERENCE_NAMES:
-                if ref in name and isinstance(value, (int, float)) and ref not in found:
-                    if ref == "unigram" or "unigram" not in name:  # "uniform" never matches "unigram"
-                        found[ref] = float(value)
-    visit(info, 0)
-    return {k: found[k] for k in REFERENCE_NAMES if k in found}
 
 
 class MetricsBuffer:
@@ -97,7 +79,6 @@ class MetricsBuffer:
             self._refs: dict[str, float] = {}
             self._hidden: HiddenStats | None = None
             self._sample: SampleReady | None = None
-            self._info: dict = {}
             self._params: int | None = None
             self._device = ""
 
@@ -125,8 +106,7 @@ class MetricsBuffer:
                 self._sample = event
             elif isinstance(event, Started):
                 self._step, self._total = event.step, event.total_steps
-                self._info = dict(event.info)
-                self._refs = find_references(event.info)
+                self._refs = event.run.references.to_dict() if event.run is not None else {}
                 self._params, self._device = event.params, event.device
 
     def _record_step(self, ev: StepDone) -> None:
@@ -187,7 +167,6 @@ class MetricsBuffer:
                 saturation=hidden.saturation if hidden else (),
                 sample=sample.text if sample else "",
                 sample_step=sample.step if sample else None,
-                info=dict(self._info),
                 params=self._params,
                 device=self._device,
             )

@@ -8,9 +8,10 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.validation import Integer, Number
+from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Select, Static
 
+from rnnplay.config import FORM_SETTINGS
 from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
 from rnnplay.tui.metrics import Snapshot
 from rnnplay.tui.canvas import BlankColumn, BlankRow, TextRows
@@ -19,19 +20,22 @@ from rnnplay.tui.widgets import HiddenStrips, LossCurve, fmt_duration, fmt_rate,
 
 CURVE_EVERY_S = 1.0  # the loss curve redraws at most this often while training (the rest at --refresh-hz)
 
-# form field id -> (label, TrainSettings field, kind, minimum, maximum)
-FIELDS = (
-    ("steps", "steps", "int", 1, 10_000_000),
-    ("hidden", "hidden", "int", 1, 8192),
-    ("layers", "layers", "int", 1, 16),
-    ("seq_len", "seq len", "int", 1, 100_000),
-    ("batch_size", "batch", "int", 1, 100_000),
-    ("lr", "lr", "float", 1e-7, 10.0),
-    ("dropout", "dropout", "float", 0.0, 0.99),
-    ("seed", "seed", "int", 0, 2**63 - 1),
-)
-_CONFIG_NAMES = {"hidden": ("hidden", "hidden_size"), "layers": ("layers", "num_layers"),
-                 "steps": ("steps", "total_steps", "max_steps")}
+FORM = FORM_SETTINGS  # the declared settings the form shows, in declaration order (rnnplay.config)
+
+
+class _Valid(Validator):
+    """The form's inline check: the declared setting's own parser and bounds."""
+
+    def __init__(self, spec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.spec.parse(value)
+        except ValueError as exc:
+            return self.failure(str(exc))
+        return self.success()
 
 
 class TrainPane(Vertical):
@@ -59,11 +63,10 @@ class TrainPane(Vertical):
                 yield Static("", id="resume-note", classes="note")
                 yield Label("model and training", classes="section")
                 with Grid(id="hparams"):
-                    for key, label, kind, lo, hi in FIELDS:
-                        yield Label(label, classes="field-label")
-                        validator = Integer(minimum=lo, maximum=hi) if kind == "int" else Number(minimum=lo, maximum=hi)
-                        yield Input(type="integer" if kind == "int" else "number", validators=[validator],
-                                    valid_empty=True, compact=True, id=f"hp-{key}", placeholder="default")
+                    for spec in FORM:
+                        yield Label(spec.form, classes="field-label")
+                        yield Input(type="integer" if spec.kind is int else "number", validators=[_Valid(spec)],
+                                    valid_empty=True, compact=True, id=f"hp-{spec.name}", placeholder="default")
                 with Horizontal(id="train-buttons"):
                     yield Button("▶ Train", id="start", compact=True, variant="primary")
                     yield Button("■ Stop", id="stop", compact=True)
@@ -101,12 +104,9 @@ class TrainPane(Vertical):
 
     def set_defaults(self, defaults: dict) -> None:
         """Show the pipeline's defaults as placeholders (empty field = default)."""
-        for key, *_ in FIELDS:
-            for name in _CONFIG_NAMES.get(key, (key,)):
-                if name in defaults and defaults[name] is not None:
-                    self.query_one(f"#hp-{key}", Input).placeholder = f"{defaults[name]:g}" \
-                        if isinstance(defaults[name], float) else str(defaults[name])
-                    break
+        for spec in FORM:
+            if defaults.get(spec.name) is not None:
+                self.query_one(f"#hp-{spec.name}", Input).placeholder = spec.show(defaults[spec.name])
 
     @on(Select.Changed, "#corpus")
     def _describe(self, event: Select.Changed) -> None:
@@ -140,20 +140,17 @@ class TrainPane(Vertical):
                 return f"corpus: {problem}"
         corpus = path or str(self.query_one("#corpus", Select).value)
         values: dict = {}
-        for key, label, kind, lo, hi in FIELDS:
-            field = self.query_one(f"#hp-{key}", Input)
+        for spec in FORM:
+            field = self.query_one(f"#hp-{spec.name}", Input)
             text = field.value.strip()
             if not text:
                 continue
             try:
-                value = int(text) if kind == "int" else float(text)
-            except ValueError:
-                value = None
-            if value is None or not lo <= value <= hi:
+                values[spec.name] = spec.parse(text)
+            except ValueError as exc:
                 field.focus()
-                return f"{label}: enter a number from {lo:g} to {hi:g}, or leave it empty for the default"
-            values[key] = value
-        return TrainSettings(corpus=corpus, device=device, checkpoint_dir=checkpoint_dir, **values)
+                return f"{spec.form}: {exc}; or leave it empty for the default"
+        return TrainSettings(corpus=corpus, values=values, device=device, checkpoint_dir=checkpoint_dir)
 
     def set_form_enabled(self, enabled: bool) -> None:
         for widget in self.query("#train-form Input, #train-form Select"):

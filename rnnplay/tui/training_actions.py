@@ -6,6 +6,8 @@ method here runs on the UI thread; the training thread only posts the messages h
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import threading
 import time
@@ -35,7 +37,7 @@ class TrainingActions:
             self.notify(settings, severity="error", title="cannot start")
             return
         if self.resume_path:
-            settings = backend.TrainSettings(**{**settings.__dict__, "resume": self.resume_path})
+            settings = dataclasses.replace(settings, resume=self.resume_path)
         pane.show_corpus_error("")
         self._status_note = "reading the corpus…"
         self.phase = "starting"

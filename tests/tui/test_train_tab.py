@@ -26,7 +26,7 @@ async def test_f5_with_nothing_chosen_trains_the_default_corpus(ckpt_dir):
         await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="the run to end")
         await wait_until(pilot, lambda: app.phase == "idle", what="idle")
         settings = factory.settings[0]
-        assert settings.corpus == "play" and settings.steps is None and settings.hidden is None
+        assert settings.corpus == "play" and settings.values == {}
         assert any(isinstance(m, TrainingStarted) for m in messages)
         stopped = [m for m in messages if isinstance(m, TrainingStopped)][0]
         assert stopped.reason == "completed" and stopped.error is None
@@ -76,7 +76,7 @@ async def test_invalid_field_does_not_start(ckpt_dir):
         app.query_one("#hp-lr", Input).value = "0.01"
         await pilot.press("f5")  # works while the input has focus (priority binding)
         await wait_until(pilot, lambda: bool(factory.settings), what="start")
-        assert factory.settings[0].layers == 3 and factory.settings[0].lr == 0.01
+        assert factory.settings[0].values == {"layers": 3, "lr": 0.01}
 
 
 async def test_typed_corpus_path_is_checked_inline(ckpt_dir, tmp_path):

@@ -9,12 +9,20 @@ import threading
 import time
 from pathlib import Path
 
+from rnnplay.config import TrainConfig
+from rnnplay.data.facts import CorpusInfo, References
 from rnnplay.errors import UserError
-from rnnplay.training.events import (CheckpointSaved, EpochDone, EvalDone, Failed, Finished, HiddenStats,
+from rnnplay.training.events import (CheckpointSaved, RunInfo, EpochDone, EvalDone, Failed, Finished, HiddenStats,
                                      SampleReady, Started, StepDone)
 
 VOCAB_TEXT = "\n abcdefghijklmnopqrstuvwxyz.,"
 REFERENCES = {"uniform": math.log(len(VOCAB_TEXT)), "unigram": 2.95, "bigram": 2.41}
+
+
+def fake_run_info(vocab_size: int, steps: int) -> RunInfo:
+    """The typed run description a real trainer's Started carries, for a fake corpus."""
+    corpus = CorpusInfo("fake", "bundled", "fake", 1, 1000, 1000, vocab_size, 900, 100, "0-1000")
+    return RunInfo(corpus, References.from_dict(REFERENCES), TrainConfig(corpus="fake", steps=max(1, steps)), 64)
 
 
 def fake_loss(step: int) -> float:
@@ -44,7 +52,7 @@ class FakeTrainer:
     def fit(self, emit, stop: threading.Event) -> None:
         self.fit_calls += 1
         emit(Started(self.step, self.total, 1234, "cpu", resumed=self.step > 0,
-                     info={"corpus": "fake", "vocab_size": len(self.vocab), "references": dict(REFERENCES)}))
+                     run=fake_run_info(len(self.vocab), self.total)))
         while self.step < self.total and not stop.is_set():
             with self.lock:
                 if self.step_s:
@@ -70,7 +78,7 @@ class FakeTrainer:
         if self.out:
             emit(CheckpointSaved(self.step, self.save(reason="finished" if reason == "completed" else "stopped"),
                                  "stopped"))
-        emit(Finished(self.step, reason, {}))
+        emit(Finished(self.step, reason))
 
     def save(self, path: str | None = None, reason: str = "manual") -> str:
         target = Path(path or self.out or "fake.pt")
