@@ -1,6 +1,7 @@
 """The run store and the recorder: schema, batched writes, concurrent writers, a killed writer,
 corrupt / read-only / newer stores, interrupted runs, importing checkpoints. Real SQLite files."""
 
+import dataclasses
 import os
 import socket
 import sqlite3
@@ -14,16 +15,22 @@ import pytest
 
 from rnnplay.runs.recorder import Recorder
 from rnnplay.runs.store import SCHEMA_VERSION, STALE_S, RunStore, StoreUnavailable, resolve_path
-from rnnplay.training.events import EvalDone, Failed, Finished, SampleReady, Started, StepDone
+from rnnplay.config import TrainConfig
+from rnnplay.data.facts import CorpusInfo, References
+from rnnplay.training.events import EvalDone, Failed, Finished, RunInfo, SampleReady, Started, StepDone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = "hello world, the rain in spain falls mainly on the plain. " * 60
 
 
+def _run_info(corpus="c.txt", **config):
+    facts = CorpusInfo(corpus, "file", "/x/" + corpus, 1, 3480, 3480, 20, 3132, 348, "abc")
+    cfg = TrainConfig(**{"corpus": corpus, "hidden": 16, "layers": 2, "lr": 0.002, **config})
+    return RunInfo(facts, References(3.0, 2.5, 2.0), cfg, 64)
+
+
 def _started(step=0, total=100):
-    info = {"corpus": "c.txt", "corpus_location": "/x/c.txt", "chars": 3480, "fingerprint": "abc",
-            "config": {"hidden": 16, "layers": 2, "lr": 0.002, "out": None}, "references": {"uniform": 3.0}}
-    return Started(step, total, 1234, "cpu", resumed=step > 0, info=info)
+    return Started(step, total, 1234, "cpu", resumed=step > 0, run=_run_info())
 
 
 def _steps(rec, a, b):
@@ -145,9 +152,8 @@ def test_resumed_run_links_its_parent(tmp_path):
     with RunStore.open(path) as store:
         parent = store.create_run(name="first", config={}, checkpoint=ckpt, status="stopped")
     rec = Recorder.open(path)
-    e = _started(step=10)
-    e.info["resumed_from"] = ckpt
-    rec(e)
+    info = dataclasses.replace(_run_info(), resumed_from=ckpt)
+    rec(Started(10, 100, 1234, "cpu", resumed=True, run=info))
     rec.close("stopped")
     with RunStore.open(path, readonly=True) as store:
         assert store.get(rec.run_id).parent_id == parent
@@ -157,9 +163,12 @@ WRITER = textwrap.dedent("""
     import os, sys, time
     sys.path.insert(0, {root!r})
     from rnnplay.runs.recorder import Recorder
-    from rnnplay.training.events import Started, StepDone, Finished
+    from rnnplay.config import TrainConfig
+    from rnnplay.data.facts import CorpusInfo, References
+    from rnnplay.training.events import Started, StepDone, Finished, RunInfo
     rec = Recorder.open(sys.argv[1], flush_s=0.005, name=sys.argv[2])
-    rec(Started(0, 10**6, 1, "cpu", info={{"corpus": "c", "config": {{}}}}))
+    facts = CorpusInfo("c", "file", "c", 1, 10, 10, 5, 9, 1, "x")
+    rec(Started(0, 10**6, 1, "cpu", run=RunInfo(facts, References(1.0, 1.0, 1.0), TrainConfig(corpus="c"), 64)))
     n = int(sys.argv[3])
     for s in range(1, n + 1):
         rec(StepDone(s, n, 1.0, 1e-3, 0.1, 1.0, s * 1e-4))
