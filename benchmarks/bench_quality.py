@@ -60,8 +60,7 @@ def build_pair(config: TrainConfig):
     peer_run = build_run(config)  # same seed: same batches, same initial weights
     peer_model = TorchCharRNN(peer_run.model).to(peer_run.device)
     peer_run = dataclasses.replace(peer_run, model=peer_model, optimizer=make_optimizer(peer_model, config))
-    full_val = math.ceil(peer_run.val_data.numel() / (config.batch_size * config.seq_len)) + 1
-    return (Trainer(ours, hidden_stats_hz=0), Trainer(peer_run, hidden_stats_hz=0), full_val)
+    return Trainer(ours, hidden_stats_hz=0), Trainer(peer_run, hidden_stats_hz=0)
 
 
 def main() -> None:
@@ -82,7 +81,7 @@ def main() -> None:
     given = given_settings(args)
     given.setdefault("device", "cpu")
     config = TrainConfig(**{**given, "steps": steps, "sample_every": 0, "out": None})
-    ours, peer, full_val = build_pair(config)
+    ours, peer = build_pair(config)
     sync = torch.cuda.synchronize if ours.run.device.type == "cuda" else (lambda: None)
     times = {"ours": 0.0, "peer": 0.0}
     load_before = load_info()
@@ -101,8 +100,7 @@ def main() -> None:
                    f"peer {peer.run.state.train_loss[-1]:.4f}")
     val = {}
     for name, trainer in (("ours", ours), ("peer", peer)):
-        trainer.run.config = dataclasses.replace(trainer.run.config, eval_batches=full_val)
-        val[name] = trainer.evaluate()
+        val[name] = trainer.evaluate(max_chars=None)  # exact: every validation character
     chars = steps * ours.run.batches.chars_per_step
     r = {
         "corpus": ours.run.corpus_info.name, "chars": ours.run.corpus_info.chars,

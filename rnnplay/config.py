@@ -138,8 +138,9 @@ class TrainConfig:
     lr_schedule: str = setting("constant", "constant, or cosine: linear warm-up, then down to 10%% at --steps",
                                choices=LR_SCHEDULES, fixed_on_resume=True)
     eval_every: int = setting(100, "validation loss every K steps", metavar="K", minimum=1, maximum=10**9)
-    eval_batches: int = setting(16, "validation reads up to this many batches of batch-size x seq-len chars",
-                                metavar="K", minimum=1, maximum=10**6)
+    eval_chars: int = setting(32768, "characters each periodic validation estimate reads, spread evenly over "
+                              "the whole validation split (the exact loss over all of it is measured at the end)",
+                              metavar="N", minimum=1, maximum=10**10)
     sample_every: int = setting(250, "print a short sample every K steps; 0: never", metavar="K", minimum=0)
     sample_len: int = setting(200, "characters in each periodic sample", metavar="N", minimum=1, maximum=10**6)
     checkpoint_every: int = setting(500, "save the checkpoint every K steps; 0: only the best, on stop and "

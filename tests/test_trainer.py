@@ -49,8 +49,8 @@ def test_loss_goes_down_and_events_are_in_order(tmp_path):
     first, last = sum(e.loss for e in steps[:5]) / 5, sum(e.loss for e in steps[-5:]) / 5
     assert last < first - 0.8, (first, last)
     evals = [e for e in seen if isinstance(e, ev.EvalDone)]
-    assert [e.step for e in evals] == [10, 20, 30, 40]
-    assert evals[-1].val_loss < seen[0].run.references.unigram
+    assert [(e.step, e.exact) for e in evals] == [(10, False), (20, False), (30, False), (40, False), (40, True)]
+    assert evals[-2].val_loss < seen[0].run.references.unigram
     samples = [e for e in seen if isinstance(e, ev.SampleReady)]
     assert [e.step for e in samples] == [20, 40] and all(len(s.text) == 40 for s in samples)
     hs = [e for e in seen if isinstance(e, ev.HiddenStats)]
@@ -187,7 +187,7 @@ def test_a_consumer_may_take_the_lock_inside_emit(tmp_path):
     worker.start()
     worker.join(60)
     assert not worker.is_alive(), "emit was called with the lock held"
-    assert len(got) == 3 and (tmp_path / "manual-12.pt").exists()
+    assert len(got) == 4 and (tmp_path / "manual-12.pt").exists()  # 3 estimates + the exact end
 
 
 def test_hidden_stats_are_the_training_forwards_own_states(tmp_path, monkeypatch):
@@ -220,3 +220,61 @@ def test_hidden_stats_are_the_training_forwards_own_states(tmp_path, monkeypatch
     assert trainer._tapped is None
     fallback = trainer._hidden_stats()
     assert fallback is not None and fallback.step == 4 and len(fallback.units) == 2
+
+
+def _easy_first_corpus(tmp_path):
+    """Training text mixes runs of 'a' with random letters; the validation split (the last tenth)
+    is all runs of 'a' in its first half and random letters in its second: its start is easy."""
+    import random
+
+    rng = random.Random(0)
+    letters = "bcdefghijklmnopqrstuvwxyz"
+    hard = lambda n: "".join(rng.choice(letters) for _ in range(n))  # noqa: E731
+    train = "".join(("a" * 40 if i % 2 else hard(40)) for i in range(450))  # 18,000 chars
+    val = "a" * 1000 + hard(1000)
+    path = tmp_path / "easy_first.txt"
+    path.write_text(train + val)
+    return path, len(val)
+
+
+def test_periodic_validation_is_spread_over_the_split_and_the_end_is_exact(tmp_path):
+    path, n_val = _easy_first_corpus(tmp_path)
+    cfg = TrainConfig(corpus=str(path), steps=60, hidden=32, layers=1, embed=16, seq_len=16, batch_size=8,
+                      lr=1e-2, eval_every=60, eval_chars=256, sample_every=0, device="cpu",
+                      out=str(tmp_path / "run.pt"))
+    trainer = Trainer(build_run(cfg))
+    assert trainer.run.val_data.numel() == n_val
+    seen = _fit(trainer)
+    evals = [e for e in seen if isinstance(e, ev.EvalDone)]
+    assert [(e.step, e.exact) for e in evals] == [(60, False), (60, True)]
+    spread, exact = evals[0].val_loss, evals[1].val_loss
+    assert exact == pytest.approx(trainer.evaluate(max_chars=None), rel=1e-6)
+    # the old estimate read only the start of the split: here the easy half, far below the truth
+    from rnnplay.data.batches import val_chunks
+
+    first = [(x, y) for x, y in val_chunks(trainer.run.val_data[:257], 8, 16, 256)]
+    assert sum(y.numel() for _, y in first) == 256
+    with torch.no_grad():
+        h, total = None, 0.0
+        for x, y in first:
+            logits, h = trainer.run.model(x, h)
+            total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                                             reduction="sum"))
+    start_only = total / 256
+    assert abs(spread - exact) < 0.25 * exact
+    assert abs(start_only - exact) > 2 * abs(spread - exact)
+    summary = seen[-1].summary
+    assert summary.val_loss == spread and summary.val_loss_exact == exact and summary.val_chars == n_val - 1
+    assert trainer.run.state.best_val_loss == spread  # the best checkpoint follows the periodic estimate
+
+
+def test_val_chunks_cover_every_character_once_when_exact():
+    from rnnplay.data.batches import val_chunks
+
+    data = torch.arange(1003) % 251
+    chunks = list(val_chunks(data.to(torch.uint8), batch_size=4, seq_len=7, max_chars=None))
+    ys = torch.cat([y.reshape(4, -1) for _, y in chunks], dim=1)  # (4, region)
+    assert ys.numel() == 1000 and torch.equal(ys.flatten(), (torch.arange(1, 1001) % 251))
+    spread = list(val_chunks(data.to(torch.uint8), batch_size=4, seq_len=7, max_chars=40))
+    starts = [int(x[i, 0]) for x, _ in spread[:1] for i in range(4)]
+    assert starts == [0, 250, 500 % 251, 750 % 251]  # one stream per quarter of the split

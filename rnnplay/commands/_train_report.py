@@ -91,6 +91,8 @@ class Reporter:
                                      cps=f"{event.chars_per_s:,.0f}", note=self._note)
         elif isinstance(event, Started):
             self._started(event)
+        elif isinstance(event, EvalDone) and event.exact:
+            self._log(f"validation loss over the whole split: {_fmt(event.val_loss)} nats/char (exact)")
         elif isinstance(event, EvalDone):
             self.val_loss = event.val_loss
             if self.progress is not None:
@@ -145,6 +147,9 @@ class Reporter:
             "train_loss": summary.train_loss,
             "val_loss": summary.val_loss,
             "best_val_loss": summary.best_val_loss,
+            "val_loss_exact": summary.val_loss_exact,
+            "val_chars": summary.val_chars,
+            "eval_chars": trainer.config.eval_chars,
             "checkpoint": summary.checkpoint,
             "best_checkpoint": summary.best_checkpoint,
             "corpus": info.corpus.name if info else None,
@@ -161,9 +166,14 @@ class Reporter:
     def print_summary(self, r: dict) -> None:
         refs = r["references"]
         out = sys.stdout
+        spread = min(r["eval_chars"], r["val_chars"])
         print(f"{r['status']} at step {r['step']}/{r['total_steps']}: train loss {_fmt(r['train_loss'])}, "
-              f"val loss {_fmt(r['val_loss'])} (best {_fmt(r['best_val_loss'])}) nats/char; "
+              f"val loss {_fmt(r['val_loss'])} (best {_fmt(r['best_val_loss'])}; estimates over {spread:,} "
+              f"chars spread over the split) nats/char; "
               f"bigram reference {_fmt(refs.get('bigram'))}, uniform {_fmt(refs.get('uniform'))}", file=out)
+        if r["val_loss_exact"] is not None:
+            print(f"exact validation loss over all {r['val_chars']:,} validation chars: "
+                  f"{_fmt(r['val_loss_exact'])} nats/char", file=out)
         print(f"{r['chars_per_s']:,.0f} chars/s on average over {r['elapsed_s']:.1f} s "
               f"(recently {r['recent_chars_per_s']:,.0f})", file=out)
         if r["checkpoint"]:

@@ -14,11 +14,14 @@ The whole position is ``(epoch, offset, index)`` plus the generator's state: :me
 returns it as plain ints and a uint8 tensor, and a checkpoint stores it, so a resumed run sees
 exactly the batches the uninterrupted run would have seen.
 
-Validation (:func:`val_streams`) is fixed and uses no randomness: the first ``max_chars`` of the
-validation text as up to ``B`` contiguous streams, read ``T`` at a time with the state carried.
+Validation (:func:`val_chunks`) is fixed and uses no randomness: up to ``B`` streams that start
+evenly spread over the validation text, read ``T`` at a time with the state carried; the periodic
+estimate reads ``max_chars`` of them, the end-of-run exact loss all of the text.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 
@@ -101,11 +104,27 @@ class StreamBatches:
         self._layout()
 
 
-def val_streams(data: torch.Tensor, batch_size: int, seq_len: int, max_chars: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Fixed validation chunks [(x (b, t), y (b, t)), ...]: read in order with the hidden state carried."""
-    n = min(int(data.numel()) - 1, max(1, max_chars))
+def val_chunks(data: torch.Tensor, batch_size: int, seq_len: int,
+               max_chars: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed validation chunks (x (b, t), y (b, t)) long, read in order with the state carried.
+
+    The split is cut into ``b`` equal regions and stream i reads the start of region i, so an
+    estimate of ``max_chars`` characters is spread over the whole split (not just its start);
+    with ``max_chars=None`` (or at least the split's length) the streams cover every character
+    once: the exact validation loss. Chunks are converted one at a time (constant memory).
+    """
+    total = int(data.numel()) - 1  # predictable positions
+    n = total if max_chars is None else min(total, max(1, int(max_chars)))
     streams = max(1, min(batch_size, n // max(1, seq_len)))
-    stream_len = n // streams
-    x_all = data[: streams * stream_len].long().view(streams, stream_len)  # (b, L)
-    y_all = data[1 : streams * stream_len + 1].long().view(streams, stream_len)  # (b, L)
-    return [(x_all[:, s : s + seq_len], y_all[:, s : s + seq_len]) for s in range(0, stream_len, seq_len)]
+    region = total // streams
+    stream_len = min(region, n // streams)
+    starts = torch.arange(streams) * region  # (b,)
+    for s in range(0, stream_len, seq_len):
+        t = min(seq_len, stream_len - s)
+        idx = (starts + s).unsqueeze(1) + torch.arange(t)  # (b, t) positions
+        yield data[idx].long(), data[idx + 1].long()
+
+
+def val_streams(data: torch.Tensor, batch_size: int, seq_len: int, max_chars: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`val_chunks` as a list."""
+    return list(val_chunks(data, batch_size, seq_len, max_chars))

@@ -97,6 +97,8 @@ class Recorder:
         self._last = e
 
     def _eval(self, e: EvalDone) -> None:
+        if e.exact:  # the end-of-run loss over the whole split: it reaches the store in the run's summary
+            return
         last = self._last
         self._evals.append((e.step, last.elapsed_s if last else None, _num(e.val_loss)))
         with self._fields_lock:

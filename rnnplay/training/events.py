@@ -49,7 +49,9 @@ class RunSummary:
 
     step: int
     train_loss: float | None
-    val_loss: float | None  # the last periodic validation estimate
+    val_loss: float | None  # the last periodic validation estimate (config.eval_chars, spread)
+    val_loss_exact: float | None  # over the whole validation split, when the run completed
+    val_chars: int  # characters in the validation split (scored positions)
     best_val_loss: float | None
     checkpoint: str | None
     best_checkpoint: str | None
@@ -100,11 +102,17 @@ class HiddenStats:
 
 @dataclass(frozen=True)
 class EvalDone:
-    """Validation loss at ``step``; ``best`` tells whether it is the best so far."""
+    """Validation loss at ``step``; ``best`` tells whether it is the best estimate so far.
+
+    Periodic losses are estimates over ``config.eval_chars`` characters spread over the whole
+    validation split (the best checkpoint follows them); ``exact`` marks the end-of-run loss over
+    every validation character (never counted as "best", so the checkpoints follow one measure).
+    """
 
     step: int
     val_loss: float
     best: bool
+    exact: bool = False
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ class Trainer:
         self._tapped: list[torch.Tensor] | None = None  # this step's hidden states, when tapped
         self._last_sample_t = time.perf_counter()
         self.last_checkpoint: str | None = None
+        self._final_val: tuple[int, float] | None = None  # (step, exact validation loss) at the end
 
     # ---- public state ------------------------------------------------------------------------
 
@@ -182,19 +183,23 @@ class Trainer:
         return loss_v, norm_v
 
     @torch.no_grad()
-    def evaluate(self) -> float:
-        """Mean cross-entropy (nats/char) over the fixed validation streams, state carried."""
-        from rnnplay.data.batches import val_streams
+    def evaluate(self, max_chars: int | None = -1) -> float:
+        """Mean cross-entropy (nats/char) on validation, state carried along each stream.
+
+        By default the periodic estimate: ``config.eval_chars`` characters spread evenly over the
+        whole split. ``max_chars=None`` measures the exact loss over every validation character.
+        """
+        from rnnplay.data.batches import val_chunks
 
         run, model = self.run, self.run.model
         cfg = run.config
-        chunks = val_streams(run.val_data, cfg.batch_size, cfg.seq_len, cfg.eval_batches * cfg.batch_size * cfg.seq_len)
+        chars = cfg.eval_chars if max_chars == -1 else max_chars
         was_training = model.training
         model.eval()
         total, count, h = 0.0, 0, None
         try:
-            for x, y in chunks:
-                x, y = x.to(run.device), y.to(run.device)
+            for x, y in val_chunks(run.val_data, cfg.batch_size, cfg.seq_len, chars):
+                x, y = x.to(run.device), y.to(run.device)  # (b, t) each
                 logits, h = model(x, h)  # (b, t, V)
                 total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"))
                 count += y.numel()
@@ -247,6 +252,8 @@ class Trainer:
             if state.step >= run.config.steps:
                 if not state.val_step or state.val_step[-1] != state.step:
                     self._eval(pending.append)
+                self._final_val = (state.step, self.evaluate(max_chars=None))
+                pending.append(EvalDone(state.step, self._final_val[1], best=False, exact=True))
                 reason, ckpt_reason = "completed", "finished"
             else:
                 reason, ckpt_reason = "stopped", "stopped"
@@ -341,6 +348,8 @@ class Trainer:
             step=state.step,
             train_loss=state.train_loss[-1] if state.train_loss else None,
             val_loss=state.val_loss[-1] if state.val_loss else None,
+            val_loss_exact=self._final_val[1] if self._final_val and self._final_val[0] == state.step else None,
+            val_chars=int(self.run.val_data.numel()) - 1,
             best_val_loss=state.best_val_loss,
             checkpoint=self.last_checkpoint,
             best_checkpoint=best_path(out) if out and state.best_val_loss is not None else None,

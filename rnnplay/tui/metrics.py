@@ -37,6 +37,7 @@ class Snapshot:
     steps_per_s: float | None = None
     val_loss: float | None = None
     best_val: float | None = None
+    val_exact: float | None = None  # the end-of-run loss over every validation character
     recent: tuple[float, ...] = ()  # the last losses, one per step
     history: tuple[tuple[float, float], ...] = ()  # (step, mean loss) over the whole run
     val: tuple[tuple[int, float], ...] = ()  # (step, validation loss)
@@ -76,6 +77,7 @@ class MetricsBuffer:
             self._val: list[tuple[int, float]] = []
             self._elapsed_base = 0.0  # elapsed time of earlier fit() calls (pause/resume)
             self._best_val: float | None = None
+            self._val_exact: float | None = None  # the end-of-run loss over the whole validation split
             self._refs: dict[str, float] = {}
             self._hidden: HiddenStats | None = None
             self._sample: SampleReady | None = None
@@ -94,6 +96,8 @@ class MetricsBuffer:
             self._version += 1
             if isinstance(event, StepDone):
                 self._record_step(event)
+            elif isinstance(event, EvalDone) and event.exact:
+                self._val_exact = event.val_loss
             elif isinstance(event, EvalDone):
                 self._val.append((event.step, event.val_loss))
                 if len(self._val) >= self._val_cap:
@@ -159,6 +163,7 @@ class MetricsBuffer:
                 steps_per_s=steps_per_s,
                 val_loss=self._val[-1][1] if self._val else None,
                 best_val=self._best_val,
+                val_exact=self._val_exact,
                 recent=tuple(self._recent),
                 history=tuple(history),
                 val=tuple(self._val),

@@ -172,7 +172,9 @@ class TrainPane(Vertical):
         lines = []
         for row in (
             (("step ", f"{snap.step}/{snap.total_steps}" if snap.total_steps else f"{snap.step}", 16),
-             ("loss ", fmt_value(snap.loss), 11), ("val ", fmt_value(snap.val_loss), 0)),
+             ("loss ", fmt_value(snap.loss), 11),
+             ("val exact ", fmt_value(snap.val_exact), 0) if snap.val_exact is not None  # the whole split, at the end
+             else ("val ", fmt_value(snap.val_loss), 0)),  # the periodic estimate
             (("", f"{fmt_rate(snap.chars_per_s)} chars/s", 16),
              ("time ", fmt_duration(snap.elapsed_s), 11), ("ETA ", fmt_duration(eta), 0)),
             (("lr ", "—" if snap.lr is None else f"{snap.lr:.1e}", 16),
