@@ -54,7 +54,7 @@ class Spec:
     def parse(self, text: str) -> Any:
         """``text`` as this setting's value; ValueError with a short reason when it is not one."""
         text = text.strip()
-        if self.optional and text.lower() in ("", "none", "auto"):
+        if self.optional and self.kind is not str and text.lower() in ("", "none", "auto"):  # --out "" stays "" (refused)
             return None
         if self.kind is int:
             try:

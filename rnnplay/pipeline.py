@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,7 @@ class Run:
     references: References
     state: RunState
     resumed_from: str | None = None
+    run_uid: str = ""  # kept in its checkpoints: tells this run's files from another run's (training/outpath.py)
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -181,4 +183,5 @@ def build_run(config: TrainConfig, resume: str | Resume | None = None) -> Run:
         restore_state(payload, model, optimizer, batches, state, device)
     refs = reference_losses(train, val, len(corpus.vocab))
     return Run(config, info, corpus.vocab, train, val, batches, model, optimizer, LRSchedule(config),
-               device, refs, state, resumed_from=None if resume is None else resume.path)
+               device, refs, state, resumed_from=None if resume is None else resume.path,
+               run_uid=(payload or {}).get("run_uid") or uuid.uuid4().hex)

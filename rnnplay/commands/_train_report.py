@@ -26,6 +26,13 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
 
 
+def _existing(path: str | None) -> str | None:
+    """``path`` if a file is there (a resumed run that never beat its best wrote no best file of its own)."""
+    import os
+
+    return path if path and os.path.isfile(path) else None
+
+
 def _short(text: str, width: int = 100, lines: int = 3) -> str:
     out = [ln[:width] for ln in text.strip("\n").splitlines() if ln.strip()][:lines]
     return "\n".join("  | " + ln for ln in out)
@@ -151,7 +158,7 @@ class Reporter:
             "val_chars": summary.val_chars,
             "eval_chars": trainer.config.eval_chars,
             "checkpoint": summary.checkpoint,
-            "best_checkpoint": summary.best_checkpoint,
+            "best_checkpoint": _existing(summary.best_checkpoint),
             "corpus": info.corpus.name if info else None,
             "vocab_size": info.corpus.vocab_size if info else None,
             "params": self.started.params if self.started else None,

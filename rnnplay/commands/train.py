@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import signal
 import threading
-import time
 
 from rnnplay.errors import UserError
 from rnnplay.commands._record import add_record_arguments, open_recorder
@@ -26,19 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_setting_arguments(parser)  # every declared training setting (rnnplay.config)
     a = parser.add_argument
-    a("--resume", metavar="PATH", help="continue exactly where this checkpoint stopped (optimizer, RNG, data position)")
+    a("--resume", metavar="PATH", help="continue exactly where this checkpoint stopped (optimizer, RNG, data "
+      "position); writes back to PATH (to NAME.pt for NAME.best.pt) unless --out says otherwise")
+    a("--force", action="store_true", help="let --out replace a checkpoint of another run (never a file rnnplay did not write)")
     a("--json", action="store_true", help="make the last stdout line a JSON summary")
     add_record_arguments(parser)
-
-
-def _default_out(corpus: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", os.path.basename(os.path.normpath(corpus)) or "corpus")
-    stem = re.sub(r"\.txt$", "", stem).strip("-.") or "corpus"
-    base = os.path.join("checkpoints", f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    path, n = base + ".pt", 2
-    while os.path.exists(path):
-        path, n = f"{base}-{n}.pt", n + 1
-    return path
 
 
 def _config(args: argparse.Namespace, resume=None):
@@ -51,36 +40,34 @@ def _config(args: argparse.Namespace, resume=None):
     if resume is not None:
         config = resume.config_with(**given)
         if args.out is None:
-            config = dataclasses.replace(config, out=resume.path)
+            from rnnplay.training.checkpoint import resume_out
+
+            config = dataclasses.replace(config, out=resume_out(resume.path))
         return config
     given.setdefault("corpus", DEFAULT_CORPUS)
-    given.setdefault("out", _default_out(given["corpus"]))
-    return TrainConfig(**given)
-
-
-def _check_writable(out: str) -> None:
-    """Fail before training, not at the first save, when --out cannot be written."""
-    folder = os.path.dirname(os.path.abspath(out))
-    if os.path.isdir(out):
-        raise UserError(f"--out {out!r} is a folder; give a file path such as {os.path.join(out, 'run.pt')}")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--out {out!r}: cannot create folder {folder!r} ({exc.strerror}); choose another path") from None
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"--out {out!r}: folder {folder!r} is not writable; choose another path")
+    return TrainConfig(**given)  # out None: claim_out claims a new name
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnnplay.commands._train_report import Reporter
+    import dataclasses
+
     from rnnplay.pipeline import Resume, build_run
-    from rnnplay.training.events import FanOut
-    from rnnplay.training.trainer import Trainer
+    from rnnplay.training.outpath import claim_out
 
     resume = Resume.open(args.resume) if args.resume else None  # the checkpoint, read once
     config = _config(args, resume)
-    _check_writable(config.out)
-    run_ = build_run(config, resume=resume)
+    with claim_out(config.out, corpus=config.corpus, resume=args.resume, force=args.force) as claim:
+        run_ = build_run(dataclasses.replace(config, out=claim.path), resume=resume)
+        claim.adopt(run_)  # another run's file at the path is refused; the best file's loss is the bar
+        return _train(args, run_)
+
+
+def _train(args: argparse.Namespace, run_) -> int:
+    from rnnplay.commands._train_report import Reporter
+    from rnnplay.training.events import FanOut
+    from rnnplay.training.trainer import Trainer
+
+    config = run_.config
     if run_.state.step >= config.steps:
         raise UserError(f"the checkpoint is already at step {run_.state.step} of --steps {config.steps}; "
                         "pass a larger --steps to train further")

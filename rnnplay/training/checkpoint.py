@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -38,9 +39,26 @@ FORMAT_VERSION = 1
 
 
 def best_path(out: str | os.PathLike) -> str:
-    """Where the best-so-far checkpoint of ``out`` lives: ``run.pt`` -> ``run.best.pt``."""
+    """Where the best-so-far checkpoint of ``out`` lives: ``run.pt`` -> ``run.best.pt``.
+
+    A best file is its own best file (``run.best.pt`` -> ``run.best.pt``, never ``run.best.best.pt``).
+    """
+    if is_best_path(out):
+        return str(out)
     p = Path(out)
     return str(p.with_suffix(".best.pt") if p.suffix == ".pt" else p.with_name(p.name + ".best.pt"))
+
+
+def is_best_path(path: str | os.PathLike) -> bool:
+    return str(path).endswith(".best.pt")
+
+
+def resume_out(resume: str) -> str:
+    """Where a resumed run writes: the resumed file, or ``NAME.pt`` when resuming ``NAME.best.pt``.
+
+    (Writing back into the best file would let periodic saves replace the best model with a worse one.)
+    """
+    return resume[: -len(".best.pt")] + ".pt" if is_best_path(resume) else resume
 
 
 def _read_umask() -> int:
@@ -60,7 +78,12 @@ def save_checkpoint(payload: dict, path: str | os.PathLike) -> str:
     except OSError as exc:
         raise UserError(f"cannot create checkpoint folder {str(path.parent)!r}: {exc.strerror}") from None
     payload = {"format": FORMAT, "version": FORMAT_VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write checkpoint {str(path)!r}: {_why(exc)}; "
+                        "check the disk space and the folder's permissions") from None
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual rw-r--r--
@@ -75,11 +98,63 @@ def save_checkpoint(payload: dict, path: str | os.PathLike) -> str:
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise UserError(f"cannot write checkpoint {str(path)!r}: {exc.strerror or exc}; "
+            raise UserError(f"cannot write checkpoint {str(path)!r}: {_why(exc)}; "
                             "check the disk space and the folder's permissions") from None
         raise
     _fsync_dir(path.parent)
     return str(path)
+
+
+def _why(exc: OSError) -> str:
+    """``No space left on device`` -> ``no space left on device``."""
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Remove temporary files an interrupted save to ``path`` left behind; the names removed.
+
+    A temporary is ``.NAME.<pid>.<random>.tmp``: it is stale when that process is gone (or is this
+    one: its own saves clean up after themselves). Older names without a pid go after an hour.
+    """
+    path = Path(path)
+    prefix = _tmp_prefix(path)
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        full = path.parent / name
+        pid_text = name[len(prefix):].split(".", 1)[0]
+        if pid_text.isdigit():
+            stale = int(pid_text) == os.getpid() or not _alive(int(pid_text))
+        else:
+            try:
+                stale = time.time() - full.stat().st_mtime > 3600
+            except OSError:
+                continue
+        if stale:
+            try:
+                full.unlink()
+                removed.append(str(full))
+            except OSError:
+                pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process, or we cannot tell: leave its file alone
+    return True
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -164,7 +239,8 @@ def payload(run, reason: str) -> dict:
         "kind": "charrnn",
         "reason": reason,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "config": run.config.to_dict(),
+        "run_uid": getattr(run, "run_uid", None),
+        "config": _portable_config(run),
         "model": {"vocab_size": model.vocab_size, "hidden_size": model.hidden_size,
                   "num_layers": model.num_layers, "embed_size": model.embed_size,
                   "dropout": float(run.config.dropout)},
@@ -185,6 +261,16 @@ def payload(run, reason: str) -> dict:
         "best_val_loss": state.best_val_loss,
         "references": run.references.to_dict(),
     }
+
+
+def _portable_config(run) -> dict:
+    """The config, with a relative corpus path made absolute: a resume from another folder finds it."""
+    config = run.config.to_dict()
+    info = run.corpus_info
+    if info.kind in ("file", "folder") and info.location:
+        if not os.path.isabs(os.path.expanduser(str(config.get("corpus", "")))):
+            config["corpus"] = info.location
+    return config
 
 
 def _to_cpu(obj):

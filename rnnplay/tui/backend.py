@@ -156,17 +156,18 @@ def default_trainer_factory(settings: TrainSettings) -> tuple[TrainerLike, str, 
     refuse them; a finished run continues for as many steps again unless the form sets ``steps``.
     """
     from rnnplay import pipeline
+    from rnnplay.training.checkpoint import resume_out
     from rnnplay.training.trainer import Trainer
 
     resume = None
     if settings.resume:
         resume = pipeline.Resume.open(settings.resume)
         changes = {k: v for k, v in settings.values.items() if k not in FIXED_ON_RESUME and k != "steps"}
-        config = resume.config_with(**changes, device=settings.device, out=settings.resume)
+        config = resume.config_with(**changes, device=settings.device, out=resume_out(settings.resume))
         step = resume.step
         steps = settings.values.get("steps") or (config.steps if config.steps > step else step + config.steps)
         config = dataclasses.replace(config, steps=steps)
-        out, corpus = settings.resume, config.corpus
+        out, corpus = config.out, config.corpus
     else:
         corpus = settings.corpus or DEFAULT_CORPUS
         out = checkpoint_path(settings.checkpoint_dir, corpus)
