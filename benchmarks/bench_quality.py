@@ -63,6 +63,23 @@ def build_pair(config: TrainConfig):
     return Trainer(ours, hidden_stats_hz=0), Trainer(peer_run, hidden_stats_hz=0)
 
 
+@torch.no_grad()
+def _start_only(trainer: Trainer) -> float:
+    """The validation loss over the split's first ``eval_chars`` characters (the old estimate)."""
+    from rnnplay.data.batches import val_chunks
+
+    cfg, model = trainer.run.config, trainer.run.model
+    head = trainer.run.val_data[: cfg.eval_chars + 1]
+    model.eval()
+    total, count, h = 0.0, 0, None
+    for x, y in val_chunks(head, cfg.batch_size, cfg.seq_len, None):
+        logits, h = model(x.to(trainer.run.device), h)  # (b, t, V)
+        total += float(nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.to(logits.device).reshape(-1),
+                                                   reduction="sum"))
+        count += y.numel()
+    return total / max(1, count)
+
+
 def main() -> None:
     d = TrainConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -101,6 +118,8 @@ def main() -> None:
     val = {}
     for name, trainer in (("ours", ours), ("peer", peer)):
         val[name] = trainer.evaluate(max_chars=None)  # exact: every validation character
+    estimate = ours.evaluate()  # the periodic estimate: --eval-chars spread over the split
+    start_only = _start_only(ours)  # what the periodic estimate read before: the split's first chars
     chars = steps * ours.run.batches.chars_per_step
     r = {
         "corpus": ours.run.corpus_info.name, "chars": ours.run.corpus_info.chars,
@@ -109,6 +128,8 @@ def main() -> None:
         "val_loss_ours": val["ours"], "val_loss_peer": val["peer"], "val_diff": val["ours"] - val["peer"],
         "train_s_ours": times["ours"], "train_s_peer": times["peer"], "time_ratio": times["ours"] / times["peer"],
         "chars_per_s_ours": chars / times["ours"], "chars_per_s_peer": chars / times["peer"],
+        "val_estimate_ours": estimate, "val_start_only_ours": start_only,
+        "eval_chars": config.eval_chars, "val_chars_total": int(ours.run.val_data.numel()) - 1,
         "references": ours.run.references.to_dict(), "machine": machine_info(str(ours.run.device)),
         "load_before": describe_load(load_before), "load_after": describe_load(load_info()),
     }
@@ -122,6 +143,9 @@ def main() -> None:
           f"{r['params']:,} params, Adam lr {config.lr:g}, clip {config.clip:g}, {ours.run.device}")
     print(f"validation loss (nats/char): ours {val['ours']:.4f}   torch.nn.RNN {val['peer']:.4f}   "
           f"diff {r['val_diff']:+.4f} (target |diff| <= 0.02: {'met' if r['targets_met']['val_within_0.02'] else 'MISSED'})")
+    print(f"periodic estimate over {config.eval_chars:,} of {r['val_chars_total']:,} validation chars: spread over "
+          f"the split {estimate:.4f} (error {estimate - val['ours']:+.4f}); the split's first chars only "
+          f"{start_only:.4f} (error {start_only - val['ours']:+.4f})")
     print(f"references: uniform {refs['uniform']:.3f}, unigram {refs['unigram']:.3f}, bigram {refs['bigram']:.3f}")
     print(f"training wall time: ours {times['ours']:.1f} s   torch.nn.RNN {times['peer']:.1f} s   "
           f"ratio {r['time_ratio']:.2f} (target < 1: {'met' if r['targets_met']['faster'] else 'MISSED'})")
