@@ -53,9 +53,10 @@ def curve_lines(eps, width: int, loss_color: str, acc_color: str) -> Text:
 class ClassifyPane(Vertical):
     """Everything inside the Classify tab."""
 
-    def __init__(self, runner, **kwargs) -> None:
+    def __init__(self, runner, *, device: str = "auto", **kwargs) -> None:
         super().__init__(**kwargs)
         self.runner = runner
+        self.device = device
         self.running = False
         self._stop = threading.Event()
         self._epochs: tuple[EpochDone, ...] = ()
@@ -99,8 +100,11 @@ class ClassifyPane(Vertical):
             return "epochs and seed must be whole numbers"
 
     @on(Button.Pressed, "#cls-run")
-    def _pressed(self) -> None:
-        self.app.action_classify()
+    def run_or_stop(self) -> None:
+        """F7 and the Run button: start the experiment, or stop it; or say why it cannot start."""
+        error = self.toggle(self.device)
+        if error:
+            self.notify(error, severity="warning")
 
     def toggle(self, device: str) -> str | None:
         """Start the experiment, or stop it when running. Returns an error message, if any."""

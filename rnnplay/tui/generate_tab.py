@@ -137,8 +137,11 @@ class GeneratePane(Vertical):
         return opts
 
     @on(Button.Pressed, "#gen-go")
-    def _go(self) -> None:
-        self.app.action_generate()
+    def generate(self) -> None:
+        """F9 and the Generate button: start, or say why it cannot."""
+        error = self.start()
+        if error:
+            self.notify(error, severity="warning", timeout=5)
 
     def start(self) -> str | None:
         """Start generating; returns an error message for the user instead, if any."""

@@ -11,55 +11,13 @@ from typing import Any
 from textual.message import Message
 
 
-class TrainerReady(Message):
-    """The run is built (corpus read, model made); ``fit`` is about to start."""
-
-    def __init__(self, trainer: Any, description: str, checkpoint_path: str) -> None:
-        super().__init__()
-        self.trainer = trainer
-        self.description = description
-        self.checkpoint_path = checkpoint_path
-
-
-class TrainingStarted(Message):
-    """The trainer emitted ``Started``."""
+class SessionChanged(Message):
+    """An event of the training session (rnnplay.tui.controller: a phase change, the run built or
+    stopped, a checkpoint written or not); the session itself knows nothing of Textual."""
 
     def __init__(self, event: Any) -> None:
         super().__init__()
         self.event = event
-
-
-class TrainingStopped(Message):
-    """The training thread is done: ``fit`` returned (or raised) and any save has finished.
-
-    ``reason`` is "completed", "paused", "stopped", "quit" or "failed"; ``error`` is the message
-    shown to the user when it failed; ``checkpoint`` is the file written on the way out, if any.
-    """
-
-    def __init__(self, step: int, reason: str, error: str | None = None, checkpoint: str | None = None,
-                 build_error: bool = False) -> None:
-        super().__init__()
-        self.step = step
-        self.reason = reason
-        self.error = error
-        self.checkpoint = checkpoint
-        self.build_error = build_error
-
-
-class CheckpointWritten(Message):
-    """A checkpoint file was written (by the trainer or by a save the user asked for)."""
-
-    def __init__(self, path: str, step: int, reason: str) -> None:
-        super().__init__()
-        self.path = path
-        self.step = step
-        self.reason = reason
-
-
-class SaveFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
 
 
 class CheckpointLoaded(Message):

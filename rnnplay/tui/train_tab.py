@@ -1,8 +1,16 @@
-"""The Train tab: corpus and hyperparameters on the left, the run's live state on the right."""
+"""The Train tab: corpus and hyperparameters on the left, the run's live state on the right.
+
+The pane drives the :class:`~rnnplay.tui.controller.TrainingSession` it is given: its own buttons
+and the app's keys (F5, F6, ctrl+s) call :meth:`TrainPane.primary`, :meth:`TrainPane.stop` and
+:meth:`TrainPane.save`; the session's events come back through :meth:`TrainPane.session_changed`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -13,6 +21,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from rnnplay.config import FORM_SETTINGS
 from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
+from rnnplay.tui.controller import PhaseChanged, RunReady, RunStopped, SaveFailed, Saved, TrainingSession
 from rnnplay.tui.metrics import Snapshot
 from rnnplay.tui.canvas import BlankColumn, BlankRow, TextRows
 from rnnplay.tui.spark import Spark
@@ -43,8 +52,13 @@ class TrainPane(Vertical):
 
     BLANK = True  # plain background under its children (see canvas.BlankRow)
 
-    def __init__(self, corpora: list[tuple[str, str]], default_corpus: str, **kwargs) -> None:
+    def __init__(self, session: TrainingSession, corpora: list[tuple[str, str]], default_corpus: str, *,
+                 device: str = "auto", checkpoint_dir: str = "checkpoints", **kwargs) -> None:
         super().__init__(**kwargs)
+        self.session = session
+        self.device, self.checkpoint_dir = device, checkpoint_dir
+        self.note = ""  # what the status line says about the run ("saved step 40", "paused: ...")
+        self.resume_path: str | None = None  # an opened checkpoint that F5 continues
         self._corpora = corpora
         self._default_corpus = default_corpus
         self._curve_t = 0.0
@@ -85,10 +99,113 @@ class TrainPane(Vertical):
         self.query_one("#run-stats", TextRows).set_lines([[("step 0", False)]])
         self.query_one("#loss-curve").border_title = "loss · train ⠒ val • references ╌"
         self.query_one("#sample").border_title = "sample"
+        self.set_buttons(self.session.phase)
 
     def on_unmount(self) -> None:
         """The app is closing, whatever the path (a test, an error): no training thread outlives it."""
-        self.app.session.request_stop("quit")
+        self.session.request_stop("quit")
+
+    # ---- the run: buttons and keys ----------------------------------------------------------------
+
+    @on(Button.Pressed, "#start")
+    def primary(self) -> None:
+        """F5 and the ▶ button: train the form's settings, pause, or resume, by the phase."""
+        phase = self.session.phase
+        if phase in ("starting", "stopping"):
+            self.notify("one moment: the run is " + phase, timeout=3)
+            return
+        self.session.toggle(self._settings_to_start)
+
+    def _settings_to_start(self) -> TrainSettings | None:
+        settings = self.read_settings(self.device, self.checkpoint_dir)
+        if isinstance(settings, str):
+            self.notify(settings, severity="error", title="cannot start")
+            return None
+        if self.resume_path:
+            settings = dataclasses.replace(settings, resume=self.resume_path)
+        self.show_corpus_error("")
+        self.note = "reading the corpus…"
+        return settings
+
+    @on(Button.Pressed, "#stop")
+    def stop(self) -> None:
+        """F6 and the ■ button: stop after the step in flight and save (a paused run: at once)."""
+        was_paused = self.session.phase == "paused"
+        if self.session.stop() and was_paused:
+            self.note = "stopped"
+
+    def save(self) -> None:
+        """ctrl+s: save the current weights now."""
+        if not self.session.save("manual"):
+            self.notify("nothing to save yet: start training with F5", timeout=4)
+
+    def offer_resume(self, path: str, step: int) -> bool:
+        """An opened checkpoint: F5 continues its run while nothing trains. True when offered."""
+        if self.session.phase != "idle":
+            return False
+        self.resume_path = path
+        self.set_resume(f"F5 resumes {Path(path).name} (step {step})")
+        return True
+
+    @on(Select.Changed, "#corpus")
+    def _new_run_chosen(self) -> None:
+        if self.resume_path:  # choosing a corpus means a new run, not the opened checkpoint
+            self.resume_path = None
+            self.set_resume(None)
+
+    # ---- the session's events -----------------------------------------------------------------
+
+    def session_changed(self, event: Any) -> None:
+        """Show one event of the session (called by the app, on the UI thread)."""
+        if isinstance(event, PhaseChanged):
+            self._phase_changed(event)
+        elif isinstance(event, RunReady):
+            self.set_run_info(f"{event.description}\nsaves to {Path(event.checkpoint_path).name}")
+            self.note = ""
+        elif isinstance(event, RunStopped):
+            self._stopped(event)
+        elif isinstance(event, Saved):
+            if event.reason in ("manual", "stopped", "finished", "diverged"):
+                self._note_saved(event.path, event.step)
+        elif isinstance(event, SaveFailed):
+            self.notify(event.error, title="save failed", severity="error", timeout=12)
+
+    def _phase_changed(self, event: PhaseChanged) -> None:
+        phase = event.phase
+        self.set_buttons(phase)
+        self.set_form_enabled(phase == "idle")
+        if phase == "stopping":
+            self.note = {"pause": "pausing after this step…", "quit": "saving and quitting…"}.get(
+                event.intent, "stopping after this step, then saving…")
+        elif phase == "running":
+            self.note = ""
+            if self.resume_path:  # the opened checkpoint's run is going again
+                self.resume_path = None
+                self.set_resume(None)
+
+    def _stopped(self, msg: RunStopped) -> None:
+        saved = self.session.saved_step == msg.step
+        if msg.checkpoint:
+            self._note_saved(msg.checkpoint, msg.step)
+        if msg.error:
+            if msg.build_error:
+                self.show_corpus_error(msg.error)
+            self.notify(msg.error, title="training stopped", severity="error", timeout=12)
+            self.note = "failed: " + msg.error.split(";")[0][:60]
+        elif msg.reason == "completed":
+            self.note = "finished" + (f", saved step {msg.step}" if saved else "")
+            self.notify(f"training finished at step {msg.step}", timeout=5)
+        elif msg.reason == "paused":
+            self.note = "paused: F5 resumes, F6 stops"
+        elif saved:
+            self.note = f"{msg.reason}, saved step {msg.step}"
+        else:
+            self.note = msg.reason
+
+    def _note_saved(self, path: str, step: int) -> None:
+        self.notify(f"{path} (step {step})", title="checkpoint saved", timeout=4)
+        self.set_run_info(f"{self.session.description}\nsaved step {step} to {Path(path).name}")
+        self.note = f"saved step {step}"
 
     def on_resize(self) -> None:
         """Taller terminals show more units per layer and a longer sample."""

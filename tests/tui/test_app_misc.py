@@ -9,10 +9,12 @@ from textual.widgets import Input, Static
 from rnnplay.tui.app import make_app
 from rnnplay.tui.classify_tab import ClassifyPane
 from rnnplay.tui.generate_tab import GeneratePane
-from rnnplay.tui.messages import CheckpointLoaded, GenerateProgress, TrainingStopped
+from rnnplay.tui.controller import RunStopped
+from rnnplay.tui.messages import CheckpointLoaded, GenerateProgress
+from rnnplay.tui.train_tab import TrainPane
 from rnnplay.tui.screens import HelpScreen, OpenCheckpointScreen
 from tui_fakes import FakeClassifierRunner, FakeFactory
-from tui_helpers import wait_until
+from tui_helpers import session_events, wait_until
 
 
 async def test_classify_tab_runs_and_shows_the_hidden_states(ckpt_dir):
@@ -111,7 +113,7 @@ async def test_tiny_real_model_quit_saves_then_open_and_generate(tmp_path):
                          what="checkpoint loaded")
         loaded = [m for m in messages if isinstance(m, CheckpointLoaded)][0]
         assert loaded.error is None and Path(loaded.path).name.startswith("tiny-")
-        assert app.resume_path == loaded.path
+        assert app.query_one(TrainPane).resume_path == loaded.path
         app.query_one(GeneratePane).query_one("#gen-length", Input).value = "50"
         await pilot.press("f9")
         await wait_until(pilot, lambda: any(isinstance(m, GenerateProgress) and m.done for m in messages),
@@ -123,5 +125,5 @@ async def test_tiny_real_model_quit_saves_then_open_and_generate(tmp_path):
         await wait_until(pilot, lambda: app.phase == "running", timeout=60, what="resumed run")
         assert app.session.trainer.step > 0
         await pilot.press("f6")
-        await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), timeout=60,
+        await wait_until(pilot, lambda: session_events(messages, RunStopped), timeout=60,
                          what="stop")

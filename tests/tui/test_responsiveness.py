@@ -6,9 +6,9 @@ import gc
 
 from rnnplay.tui import heap
 from rnnplay.tui.app import make_app
-from rnnplay.tui.messages import TrainingStopped
+from rnnplay.tui.controller import RunStopped
 from tui_fakes import FakeFactory
-from tui_helpers import wait_until
+from tui_helpers import session_events, wait_until
 
 
 async def test_a_built_run_is_frozen_and_gc_is_paced_by_the_app_until_it_closes(ckpt_dir):
@@ -18,7 +18,7 @@ async def test_a_built_run_is_frozen_and_gc_is_paced_by_the_app_until_it_closes(
     assert gc.get_freeze_count() == 0 and gc.isenabled()
     async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
         await pilot.press("f5")
-        await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="the run to end")
+        await wait_until(pilot, lambda: session_events(messages, RunStopped), what="the run to end")
         assert gc.get_freeze_count() > 1000  # the app, its widgets and the run
         assert not gc.isenabled()  # the app's timer collects instead
         ticks = app.gc_pacer.ticks

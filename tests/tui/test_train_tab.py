@@ -8,9 +8,9 @@ from textual.widgets import Input, Static
 
 from rnnplay.tui.app import make_app
 from rnnplay.tui.canvas import TextRows
-from rnnplay.tui.messages import CheckpointWritten, TrainingStarted, TrainingStopped
+from rnnplay.tui.controller import PhaseChanged, RunStopped, Saved
 from tui_fakes import FakeFactory
-from tui_helpers import wait_until
+from tui_helpers import session_events, wait_until
 
 
 def make(factory, ckpt_dir, **kw):
@@ -23,12 +23,12 @@ async def test_f5_with_nothing_chosen_trains_the_default_corpus(ckpt_dir):
     messages = []
     async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
         await pilot.press("f5")
-        await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="the run to end")
+        await wait_until(pilot, lambda: session_events(messages, RunStopped), what="the run to end")
         await wait_until(pilot, lambda: app.phase == "idle", what="idle")
         settings = factory.settings[0]
         assert settings.corpus == "play" and settings.values == {}
-        assert any(isinstance(m, TrainingStarted) for m in messages)
-        stopped = [m for m in messages if isinstance(m, TrainingStopped)][0]
+        assert any(e.phase == "running" for e in session_events(messages, PhaseChanged))
+        stopped = session_events(messages, RunStopped)[0]
         assert stopped.reason == "completed" and stopped.error is None
         await pilot.pause(0.1)
         stats = app.query_one("#run-stats", TextRows).plain
@@ -57,7 +57,7 @@ async def test_pause_resume_stop_waits_for_the_step_and_saves(ckpt_dir):
         await pilot.press("f6")
         await wait_until(pilot, lambda: app.phase == "idle", what="idle after stop")
         assert not app.workers._workers or all(w.group != "train" or w.is_finished for w in app.workers)
-        stopped = [m for m in messages if isinstance(m, TrainingStopped)]
+        stopped = session_events(messages, RunStopped)
         assert [m.reason for m in stopped] == ["paused", "stopped"]
         assert trainer.saves and trainer.saves[-1][1] == trainer.step  # saved at the step it stopped on
         assert Path(ckpt_dir, "fake-run.pt").exists()
@@ -124,8 +124,8 @@ async def test_error_during_training_is_shown_and_the_app_stays(ckpt_dir):
     messages = []
     async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
         await pilot.press("f5")
-        await wait_until(pilot, lambda: any(isinstance(m, TrainingStopped) for m in messages), what="failure")
-        stopped = [m for m in messages if isinstance(m, TrainingStopped)][0]
+        await wait_until(pilot, lambda: session_events(messages, RunStopped), what="failure")
+        stopped = session_events(messages, RunStopped)[0]
         assert stopped.reason == "failed" and "boom" in stopped.error
         await wait_until(pilot, lambda: app.phase == "idle", what="idle")
         assert "failed" in str(app.query_one("#status", Static).render())
@@ -142,7 +142,7 @@ async def test_ctrl_s_saves_and_quit_during_training_exits_with_a_checkpoint(ckp
         await pilot.press("f5")
         await wait_until(pilot, lambda: app.phase == "running" and factory.trainers[0].step > 3, what="running")
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: any(isinstance(m, CheckpointWritten) for m in messages), what="save")
+        await wait_until(pilot, lambda: session_events(messages, Saved), what="save")
         assert factory.trainers[0].saves[0][2] == "manual"
         await pilot.press("ctrl+q")
         await wait_until(pilot, lambda: not app.is_running, what="exit")

@@ -21,3 +21,10 @@ def quiet(app) -> None:
     app.clear_notifications()
     for widget in app.query(Input):
         widget.cursor_blink = False
+
+
+def session_events(messages, kind) -> list:
+    """The training session's events of type ``kind`` among the app's messages (``message_hook``)."""
+    from rnnplay.tui.messages import SessionChanged
+
+    return [m.event for m in messages if isinstance(m, SessionChanged) and isinstance(m.event, kind)]
