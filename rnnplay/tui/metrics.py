@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 
 from rnnplay.training.events import EvalDone, HiddenStats, SampleReady, Started, StepDone
 
-REFERENCE_NAMES = ("uniform", "unigram", "bigram")
-
 
 @dataclass(frozen=True)
 class Snapshot:
