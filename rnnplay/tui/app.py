@@ -36,6 +36,7 @@ from rnnplay.tui.controller import PhaseChanged, RunReady, RunStopped, SaveFaile
 from rnnplay.tui.crash import Crash, record_crash
 from rnnplay.tui.generate_tab import GeneratePane
 from rnnplay.tui.messages import BackendLoaded, CheckpointLoaded, SessionChanged
+from rnnplay.tui.runs_tab import TAB_KEYS, RunsPane
 from rnnplay.tui.screens import HelpScreen, OpenCheckpointScreen
 from rnnplay.tui.signals import guard_sigcont
 from rnnplay.tui.train_tab import TrainPane
@@ -67,6 +68,7 @@ class RnnPlayApp(App[int]):
         Binding("ctrl+r", "random_seed", "Random seed", priority=True, show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit"),
         Binding("ctrl+c", "quit", "Quit", priority=True, show=False),
+        *TAB_KEYS,
     ]
     exit_process = staticmethod(os._exit)  # how the shutdown thread ends the process (tests replace it)
 
@@ -114,6 +116,7 @@ class RnnPlayApp(App[int]):
             ("Train", "train", TrainPane(self.session, corpora, default, device=self.device,
                                          checkpoint_dir=self.checkpoint_dir, id="train-pane")),
             ("Generate", "generate", GeneratePane(id="generate-pane")),
+            ("Runs", "runs", RunsPane(checkpoint_dir=self.checkpoint_dir, id="runs-pane")),
             ("Classify", "classify", ClassifyPane(self.classifier_runner, device=self.device, id="classify-pane")),
         )
 
@@ -281,6 +284,9 @@ class RnnPlayApp(App[int]):
     def action_generate(self) -> None:
         self._tabs.active = "generate"
         self.query_one(GeneratePane).generate()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
 
     def action_temperature(self, delta: float) -> None:
         self.query_one(GeneratePane).nudge_temperature(float(delta))

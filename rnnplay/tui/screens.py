@@ -19,6 +19,7 @@ HELP = (
         ("F6", "stop training (waits for the step in flight, then saves)"),
         ("F9", "generate text from the live weights or the opened checkpoint"),
         ("F7", "run or stop the classifier experiment"),
+        ("F2 F3 F4 F8", "go to the Train · Generate · Runs · Classify tab"),
         ("ctrl+s", "save a checkpoint now"),
         ("ctrl+o", "open a checkpoint from the checkpoint folder"),
         ("ctrl+p", "command palette: every action, themes"),
@@ -29,6 +30,12 @@ HELP = (
         ("[ and ]", "temperature down / up by 0.1 (outside text fields)"),
         ("ctrl+r", "a random seed"),
         ("layer, unit", "colour each character by that hidden unit: red > 0 > blue"),
+    )),
+    ("Runs tab (every run recorded in the run store)", (
+        ("space", "select a run: its curves join the chart (up to ten)"),
+        ("x", "x axis: step or wall time"),
+        ("g / t", "open the run's checkpoint in Generate / in Train (F5 continues it)"),
+        ("c", "clear the selection"),
     )),
     ("Moving around", (
         ("tab / shift+tab", "next / previous field"),
