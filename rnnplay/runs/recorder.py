@@ -141,12 +141,10 @@ class Recorder:
             self._thread.start()
 
     def _finished(self, e: Finished) -> None:
-        summary = getattr(e, "summary", None)
-        if summary is None:
-            summary = getattr(e, "metrics", None)
+        summary = e.summary
         fields: dict[str, Any] = {"status": e.reason, "ended_at": time.time(), "steps": e.step}
         if summary is not None:
-            s = summary if isinstance(summary, dict) else _plain(summary)
+            s = _plain(summary)
             fields["summary"] = s
             for key, column in (("train_loss", "train_loss"), ("val_loss", "val_loss"),
                                 ("best_val_loss", "best_val"), ("avg_chars_per_s", "chars_per_s"),
@@ -245,20 +243,16 @@ def _plain(obj: Any) -> Any:
 
 
 def run_facts(e: Started) -> dict[str, Any]:
-    """Corpus, config, references and resume source from a Started event."""
-    run = getattr(e, "run", None)
-    if run is not None:  # typed run info
-        corpus = run.corpus
-        config = run.config.to_dict() if hasattr(run.config, "to_dict") else _plain(run.config)
-        refs = run.references.to_dict() if hasattr(run.references, "to_dict") else _plain(run.references)
-        return {"corpus": corpus.name, "corpus_location": corpus.location, "corpus_chars": corpus.chars,
-                "corpus_hash": corpus.fingerprint, "config": config, "references": refs,
-                "resumed_from": run.resumed_from}
-    info = getattr(e, "info", None) or {}
-    return {"corpus": info.get("corpus"), "corpus_location": info.get("corpus_location"),
-            "corpus_chars": info.get("chars"), "corpus_hash": info.get("fingerprint"),
-            "config": dict(info.get("config") or {}), "references": dict(info.get("references") or {}),
-            "resumed_from": info.get("resumed_from")}
+    """Corpus, config, references and resume source from a Started event (a classifier
+    experiment, which carries no RunInfo, is recorded with its device and size only)."""
+    run = e.run
+    if run is None:
+        return {"corpus": None, "corpus_location": None, "corpus_chars": None, "corpus_hash": None,
+                "config": {}, "references": {}, "resumed_from": None}
+    corpus = run.corpus
+    return {"corpus": corpus.name, "corpus_location": corpus.location, "corpus_chars": corpus.chars,
+            "corpus_hash": corpus.fingerprint, "config": run.config.to_dict(),
+            "references": run.references.to_dict(), "resumed_from": run.resumed_from}
 
 
 def default_name(facts: dict[str, Any], run_id: int) -> str:

@@ -66,7 +66,9 @@ def run_details(r: RunRow, now: float | None = None) -> list[str]:
         ("corpus", f"{r.corpus or '-'}" + (f" ({r.corpus_chars:,} chars, {r.corpus_location})" if r.corpus_chars else "")),
         ("model", model_size(r) + (f" on {r.device}" if r.device else "")),
         ("steps", f"{r.steps} of {r.total_steps or '?'}"),
-        ("loss", f"train {fmt_loss(r.train_loss)}, val {fmt_loss(r.val_loss)}, best val {fmt_loss(r.best_val)}"),
+        ("loss", f"train {fmt_loss(r.train_loss)}, val {fmt_loss(r.val_loss)}, best val {fmt_loss(r.best_val)}"
+                 + (f", exact val {fmt_loss(r.summary['val_loss_exact'])} (whole split)"
+                    if r.summary.get("val_loss_exact") is not None else "")),
         ("speed", f"{r.chars_per_s:,.0f} chars/s" if r.chars_per_s else "-"),
         ("started", f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r.started_at))} ({fmt_age(r.started_at, now)})"
                     + (f", {r.elapsed_s:.1f} s of training" if r.elapsed_s else "")),

@@ -7,9 +7,11 @@ import time
 
 from textual.widgets import DataTable, TabbedContent
 
+from rnnplay.config import TrainConfig
+from rnnplay.data.facts import CorpusInfo, References
 from rnnplay.runs.recorder import Recorder
 from rnnplay.runs.store import RunStore
-from rnnplay.training.events import EvalDone, Finished, Started, StepDone
+from rnnplay.training.events import EvalDone, Finished, RunInfo, Started, StepDone
 from rnnplay.tui.app import make_app
 from rnnplay.tui.runs_chart import RunsChart
 from rnnplay.tui.runs_tab import RunsPane
@@ -57,7 +59,9 @@ async def test_table_live_run_overlay_and_differ(ckpt_dir, tmp_path, monkeypatch
 
         # a run recorded by someone else appears while the tab is open, and updates
         rec = Recorder.open(db, flush_s=3600)
-        rec(Started(0, 100, 500, "cpu", info={"corpus": "names", "config": {"hidden": 32, "layers": 1}}))
+        corpus = CorpusInfo("names", "bundled", "names", 1, 1000, 1000, 30, 900, 100, "n")
+        info = RunInfo(corpus, References(3.4, 3.0, 2.5), TrainConfig(corpus="names", hidden=32, layers=1), 64)
+        rec(Started(0, 100, 500, "cpu", run=info))
         await wait_until(pilot, lambda: _rows(app) == 3, what="the new run")
         assert table.get_row_at(0)[2].startswith("names-1x32") and table.get_row_at(0)[7] == "running"
         for s in range(1, 41):
