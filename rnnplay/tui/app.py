@@ -286,7 +286,7 @@ class RnnPlayApp(App[int]):
         self.query_one(GeneratePane).generate()
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        self._tabs.active = tab
 
     def action_temperature(self, delta: float) -> None:
         self.query_one(GeneratePane).nudge_temperature(float(delta))
