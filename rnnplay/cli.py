@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "corpora": "list the bundled corpora",
     "classify": "run the seed's synthetic classifier experiment, headless",
     "runs": "list, show, compare, export or import the recorded runs",
+    "sweep": "train every combination of a grid of settings and rank them",
 }
 
 

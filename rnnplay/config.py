@@ -120,6 +120,10 @@ class TrainConfig:
                           "(see 'rnnplay corpora'); on --resume, the checkpoint's", metavar="C")
     steps: int = setting(2000, "total optimizer steps of the run, also when resuming", metavar="N",
                          minimum=1, maximum=10**9, form="steps")
+    minutes: float | None = setting(None, "stop after M minutes of training, wall time (a resumed run counts its "
+                                    "earlier time); the cosine schedule then follows the fraction of the time "
+                                    "used; without --steps the steps are not capped", metavar="M", above=0.0,
+                                    maximum=10**6, optional=True)
     hidden: int = setting(256, "hidden units per layer", metavar="H", minimum=1, maximum=65536,
                           fixed_on_resume=True, form="hidden")
     layers: int = setting(3, "stacked RNN layers", metavar="L", minimum=1, maximum=64,

@@ -37,26 +37,43 @@ if TYPE_CHECKING:  # torch is imported inside the functions: `rnnplay --help` re
 
 
 class LRSchedule:
-    """lr(step): constant, or cosine with a linear warm-up (min(100, steps/20) steps) to 10% at ``steps``."""
+    """lr(step): constant, or cosine with a linear warm-up (min(100, steps/20) steps) to 10% at ``steps``.
+
+    With a time budget (``config.minutes``) the cosine follows the fraction of the budget used
+    instead of the steps: ``lr(step, trained_s)``; the warm-up then lasts the first 5% of the time,
+    at most 100 steps.
+    """
+
+    TIME_WARMUP = 0.05
 
     def __init__(self, config: TrainConfig) -> None:
         self.kind = config.lr_schedule
         self.base = config.lr
         self.total = config.steps
+        self.budget_s = config.minutes * 60.0 if config.minutes else None
         self.warmup = min(100, config.steps // 20) if self.kind == "cosine" else 0
 
-    def __call__(self, step: int) -> float:
-        """The learning rate for the update that takes ``step`` steps to ``step + 1``."""
+    def __call__(self, step: int, trained_s: float = 0.0) -> float:
+        """The learning rate for the update that takes ``step`` steps to ``step + 1``, after
+        ``trained_s`` seconds of training (used with a time budget only)."""
         if self.kind == "constant":
             return self.base
-        if step < self.warmup:
-            return self.base * (step + 1) / self.warmup
-        span = max(1, self.total - self.warmup)
-        progress = min(1.0, (step - self.warmup) / span)
+        if self.budget_s is not None:
+            used = min(1.0, trained_s / self.budget_s)
+            ramp = max((step + 1) / 100, used / self.TIME_WARMUP)
+            if ramp < 1.0:
+                return self.base * ramp
+            progress = max(0.0, (used - self.TIME_WARMUP) / (1.0 - self.TIME_WARMUP))
+        else:
+            if step < self.warmup:
+                return self.base * (step + 1) / self.warmup
+            span = max(1, self.total - self.warmup)
+            progress = min(1.0, (step - self.warmup) / span)
         return self.base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
     def state_dict(self) -> dict:
-        return {"kind": self.kind, "base_lr": self.base, "total": self.total, "warmup": self.warmup}
+        return {"kind": self.kind, "base_lr": self.base, "total": self.total, "warmup": self.warmup,
+                "budget_s": self.budget_s}
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class RunState:
     val_step: list[int] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     best_val_loss: float | None = None
+    trained_s: float = 0.0  # wall time spent training this run, over all its sessions (--minutes)
     rng_cpu: torch.Tensor | None = None  # torch's CPU RNG (dropout) to restore when fit() starts
     rng_cuda: list[torch.Tensor] | None = None
 

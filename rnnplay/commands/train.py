@@ -18,6 +18,9 @@ from rnnplay.errors import UserError
 from rnnplay.commands._record import add_record_arguments, open_recorder
 
 
+STEPS_UNCAPPED = 10**9  # the declared maximum of --steps
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rnnplay.config import add_setting_arguments
 
@@ -45,6 +48,8 @@ def _config(args: argparse.Namespace, resume=None):
             config = dataclasses.replace(config, out=resume_out(resume.path))
         return config
     given.setdefault("corpus", DEFAULT_CORPUS)
+    if given.get("minutes") is not None and "steps" not in given:
+        given["steps"] = STEPS_UNCAPPED  # a time budget alone: the clock ends the run
     return TrainConfig(**given)  # out None: claim_out claims a new name
 
 
@@ -72,6 +77,9 @@ def _train(args: argparse.Namespace, run_) -> int:
         raise UserError(f"the checkpoint is already at step {run_.state.step} of --steps {config.steps}; "
                         "pass a larger --steps to train further")
     trainer = Trainer(run_)
+    if trainer.out_of_time():
+        raise UserError(f"the checkpoint has already trained {run_.state.trained_s / 60:.2f} minutes, its --minutes "
+                        f"{config.minutes:g}; pass a larger --minutes to train further")
     stop = threading.Event()
     reporter = Reporter(json_mode=args.json)
     recorder = open_recorder(args)

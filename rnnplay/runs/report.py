@@ -33,6 +33,8 @@ def fmt_age(t: float | None, now: float | None = None) -> str:
 def fmt_params(n: int | None) -> str:
     if not n:
         return "-"
+    if n < 1000:
+        return str(n)
     return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
 
 

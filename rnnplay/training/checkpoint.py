@@ -259,6 +259,7 @@ def payload(run, reason: str) -> dict:
                     "val_step": torch.tensor(state.val_step, dtype=torch.long),
                     "val_loss": torch.tensor(state.val_loss, dtype=torch.float32)},
         "best_val_loss": state.best_val_loss,
+        "trained_s": float(state.trained_s),
         "references": run.references.to_dict(),
     }
 
@@ -292,6 +293,7 @@ def restore_state(payload: dict, model, optimizer, batches, state, device) -> No
         hidden = payload["data"].get("hidden")
         state.hidden = hidden.to(device) if hidden is not None else None
         state.step = int(payload["step"])
+        state.trained_s = float(payload.get("trained_s") or 0.0)  # absent before --minutes
         hist = payload.get("history", {})
         state.train_loss = [float(x) for x in hist.get("train_loss", torch.empty(0)).tolist()]
         state.val_step = [int(x) for x in hist.get("val_step", torch.empty(0)).tolist()]

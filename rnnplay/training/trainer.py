@@ -121,6 +121,11 @@ class Trainer:
             self.run.config = dataclasses.replace(self.run.config, steps=steps)
             self.run.schedule.total = steps
 
+    def out_of_time(self) -> bool:
+        """Whether the run's time budget (``config.minutes``) is used up."""
+        minutes = self.run.config.minutes
+        return minutes is not None and self.run.state.trained_s >= minutes * 60.0
+
     def sampler(self):
         """A Sampler over a snapshot of the live weights (taken between steps, under ``lock``)."""
         from rnnplay.model import Sampler
@@ -147,7 +152,7 @@ class Trainer:
         y = y.to(run.device, non_blocking=True)
         if reset or state.hidden is None:
             state.hidden = torch.zeros(model.num_layers, x.shape[0], model.hidden_size, device=run.device)
-        lr = run.schedule(state.step)
+        lr = run.schedule(state.step, state.trained_s)
         for group in run.optimizer.param_groups:
             group["lr"] = lr
         model.train()
@@ -222,7 +227,7 @@ class Trainer:
         t_last = time.perf_counter()
         pending: list[Event] = []  # events are emitted outside the lock, so a consumer may take it
         try:
-            while state.step < run.config.steps and not stop.is_set():
+            while state.step < run.config.steps and not stop.is_set() and not self.out_of_time():
                 hidden_due = (self.hidden_stats_hz > 0
                               and time.perf_counter() - self._last_hidden_t >= 1.0 / self.hidden_stats_hz)
                 with self.lock:
@@ -231,6 +236,7 @@ class Trainer:
                     dt = max(1e-9, now - t_last)
                     t_last = now
                     self._elapsed += dt
+                    state.trained_s += dt
                     self._steps_run += 1
                     cps = run.batches.chars_per_step / dt
                     self._chars_per_s = cps if self._chars_per_s == 0 else 0.9 * self._chars_per_s + 0.1 * cps
@@ -249,7 +255,7 @@ class Trainer:
             raise
         with self.lock:
             run_state.capture_rng(state)
-            if state.step >= run.config.steps:
+            if state.step >= run.config.steps or self.out_of_time():
                 if not state.val_step or state.val_step[-1] != state.step:
                     self._eval(pending.append)
                 self._final_val = (state.step, self.evaluate(max_chars=None))

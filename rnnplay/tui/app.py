@@ -86,7 +86,8 @@ class RnnPlayApp(App[int]):
         self.prefill = dict(prefill or {})
         self.session = TrainingSession(trainer_factory or backend.default_trainer_factory,
                                        post=lambda event: self.post_message(SessionChanged(event)),
-                                       run_in_thread=self._run_in_thread, torch_threads=torch_threads)
+                                       run_in_thread=self._run_in_thread, torch_threads=torch_threads,
+                                       recorder_factory=self._open_recorder)
         self.classifier_runner = classifier_runner or backend.default_classifier_runner
         self.exit_code = 0
         self._quitting = False
@@ -101,6 +102,14 @@ class RnnPlayApp(App[int]):
     def phase(self) -> str:
         """The training session's phase: idle, starting, running, stopping or paused."""
         return self.session.phase
+
+    def _open_recorder(self):
+        """Each run the app trains is recorded in the run store (the Runs tab lists it)."""
+        from rnnplay.runs.recorder import Recorder
+        from rnnplay.runs.store import resolve_path
+
+        return Recorder.open(resolve_path(None, folder=self.checkpoint_dir), kind="app",
+                             warn=lambda line: self.call_from_thread(self.notify, line, severity="warning", timeout=10))
 
     def _run_in_thread(self, fn, name: str) -> None:
         self.run_worker(fn, name=name, group=name, description=name, thread=True, exit_on_error=False)

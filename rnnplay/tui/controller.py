@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 from rnnplay.errors import UserError
-from rnnplay.training.events import CheckpointSaved, Failed, Finished, Started
+from rnnplay.training.events import CheckpointSaved, Failed, FanOut, Finished, Started
 from rnnplay.tui.backend import TrainSettings
 from rnnplay.tui.metrics import MetricsBuffer
 
@@ -93,8 +93,10 @@ class TrainingSession:
     """Owns the trainer, its stop event, its phase and the metrics buffer (see the module docstring)."""
 
     def __init__(self, factory: Callable, post: Post, run_in_thread: RunInThread,
-                 torch_threads: int | None = None) -> None:
+                 torch_threads: int | None = None, recorder_factory: Callable[[], Any] | None = None) -> None:
         self.factory = factory
+        self.recorder_factory = recorder_factory  # a run store recorder per run (rnnplay.runs), or None
+        self._recorder: Any = None
         self.post = post
         self.run_in_thread = run_in_thread
         self.torch_threads = torch_threads
@@ -268,11 +270,14 @@ class TrainingSession:
                 log.error("building the run failed:\n%s", traceback.format_exc())
                 return RunStopped(0, "failed", f"{type(exc).__name__}: {exc}", build_error=True)
             self.trainer, self.description, self.checkpoint_path = trainer, description, path
+            if self._recorder is not None:
+                self._recorder.close("stopped")
+            self._recorder = self.recorder_factory() if self.recorder_factory is not None else None
             self.post(RunReady(trainer, description, path))
         self._apply_threads()
         error = None
         try:
-            trainer.fit(self._emit, stop)
+            trainer.fit(FanOut(self._emit, self._recorder), stop)
         except UserError as exc:
             error = str(exc)
         except Exception as exc:

@@ -149,3 +149,21 @@ def test_runs_tab_two_runs_overlaid(snap_compare, ckpt_dir, tmp_path, monkeypatc
         await pilot.pause(0.1)
 
     assert snap_compare(_app(ckpt_dir), terminal_size=(110, 34), run_before=run_before)
+
+
+async def test_a_run_trained_in_the_app_is_recorded_and_listed(ckpt_dir, tmp_path, monkeypatch):
+    db = str(tmp_path / "runs.db")
+    monkeypatch.setenv("RNNPLAY_RUNS_DB", db)
+    factory = FakeFactory(steps=30)
+    app = make_app(trainer_factory=factory, checkpoint_dir=ckpt_dir, warm_backend=False, refresh_hz=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.phase == "idle" and factory.trainers and factory.trainers[0].step == 30,
+                         what="the fake run")
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: _rows(app) == 1, what="the app's run in the table")
+        table = app.query_one("#runs-table", DataTable)
+        await wait_until(pilot, lambda: table.get_row_at(0)[7] == "completed", what="its status")
+    with RunStore.open(db, readonly=True) as store:
+        (r,) = store.runs()
+        assert r.kind == "app" and r.steps == 30 and len(store.metrics(r.id)) == 30
