@@ -10,6 +10,10 @@ taking turns (the order reversed every other round), each run's own average char
 time only, from its JSON summary) compared per round: the paired ratio recorded / unrecorded,
 median over the rounds. 1.000 means free; the target is >= 0.99.
 
+Runs tab: 10 runs overlaid, the key that redraws the chart (x), timed through Textual's Pilot from
+the press to the frame processed (no real terminal, no training alongside: bench_tui.py's tmux
+method is the one for keypress-to-screen while a run trains), and the chart's draw alone.
+
 Store: builds a store of --runs runs x --steps metric rows (plus an evaluation every 100 steps and
 a sample every 250) in a temporary folder, then times the real commands as subprocesses (Python
 start-up included), median of --repeats, and the queries alone in this process.
@@ -128,10 +132,58 @@ def bench_store(args: argparse.Namespace, tmp: str) -> dict:
             "list_vs_target": ls["median"] / 0.5, "show_vs_target": show["median"] / 1.0}
 
 
+def bench_tab(args: argparse.Namespace, tmp: str) -> dict:
+    """The Runs tab with 10 runs of --steps steps overlaid: key press (x: step <-> time, which
+    redraws the chart) to processed-and-drawn, through Textual's Pilot, and the chart's draw alone."""
+    import asyncio
+
+    os.environ["RNNPLAY_RUNS_DB"] = db = os.path.join(tmp, "tab.db")
+    build_store(db, 10, args.steps)
+    sys.path.insert(0, os.path.join(ROOT, "tests", "tui"))
+    from tui_fakes import FakeFactory  # noqa: E402
+
+    from rnnplay.tui.app import make_app
+    from rnnplay.tui.runs_chart import RunsChart
+
+    keys, draws, noop = [], [], []
+
+    async def drive() -> None:
+        app = make_app(trainer_factory=FakeFactory(), checkpoint_dir=tmp, warm_backend=False)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.press("f4")
+            table = app.query_one("#runs-table")
+            while table.row_count < 10:
+                await pilot.pause(0.05)
+            table.focus()
+            for _ in range(10):
+                await pilot.press("space", "down")
+            chart = app.query_one(RunsChart)
+            while len(chart.curves) < 10:
+                await pilot.pause(0.05)
+            for _ in range(args.repeats * 8):
+                t0 = time.perf_counter()
+                await pilot.press("x")
+                await pilot.pause(0)
+                keys.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                chart.rows(*chart.size)
+                draws.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                await pilot.press("z")  # bound to nothing: Pilot's own cost per key
+                await pilot.pause(0)
+                noop.append(time.perf_counter() - t0)
+
+    asyncio.run(drive())
+    from _timing import quantile
+
+    return {"runs": 10, "steps": args.steps, "key_p50_s": quantile(keys, 0.5), "key_p95_s": quantile(keys, 0.95),
+            "draw_p95_s": quantile(draws, 0.95), "n": len(keys), "noop_key_p50_s": quantile(noop, 0.5), "key_p95_vs_target": quantile(keys, 0.95) / 0.1}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny model, 2 rounds, 5 runs x 500 steps")
-    ap.add_argument("--only", choices=("record", "store"))
+    ap.add_argument("--only", choices=("record", "store", "tab"))
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--train-steps", type=int, default=400, help="steps of each timed rnnplay train run")
     ap.add_argument("--corpus", default="play")
@@ -149,6 +201,8 @@ def main() -> None:
             out["record"] = bench_record(args, tmp)
         if args.only in (None, "store"):
             out["store"] = bench_store(args, tmp)
+        if args.only in (None, "tab"):
+            out["tab"] = bench_tab(args, tmp)
     out["load_at_end"] = load_info()
     if args.json:
         print(json.dumps(out))
@@ -169,6 +223,12 @@ def main() -> None:
         print(f"  rnnplay runs show ID  {s['runs_show_s']['median']:.3f} s median (target < 1: "
               f"{s['show_vs_target']:.2f}x of it); queries alone {s['show_queries_s'] * 1e3:.1f} ms")
         print(f"  (python start-up alone {s['python_startup_s']['median']:.3f} s)")
+    if "tab" in out:
+        t = out["tab"]
+        print(f"Runs tab, {t['runs']} runs x {t['steps']} steps overlaid: key to screen p50 {t['key_p50_s'] * 1e3:.1f} ms, "
+              f"p95 {t['key_p95_s'] * 1e3:.1f} ms (target < 100: {t['key_p95_vs_target']:.2f}x of it; Pilot, no "
+              f"terminal, no training alongside); chart draw alone p95 {t['draw_p95_s'] * 1e3:.1f} ms; "
+              f"a key bound to nothing p50 {t['noop_key_p50_s'] * 1e3:.1f} ms (Pilot's own cost)")
 
 
 if __name__ == "__main__":

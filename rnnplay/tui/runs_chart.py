@@ -45,20 +45,19 @@ class RunsChart(CellCanvas):
     def rows(self, width: int, height: int) -> list[list[tuple[str, Style]]]:
         axis = self.component_style("runs-chart--axis")
         xi = 1 if self.by_time else 0
-        pts = [(p[xi], p[2]) for c in self.curves for p in (*c.train, *c.val)]
-        if not pts or width < 16 or height < 4:
+        series = [s for c in self.curves for s in (c.train, c.val) if s]
+        if not series or width < 16 or height < 4:
             msg = ("select runs with space to lay their curves over each other" if not self.curves
                    else "no metrics recorded yet")[:width]
             return [[]] * (height // 2) + [text_row(msg.center(width), axis)]
-        ys = [y for _, y in pts]
         refs = {k: v for k, v in self.references.items() if v == v}
-        lo, hi = min(ys), max(ys)
+        lo, hi = min(min(p[2] for p in s) for s in series), max(max(p[2] for p in s) for s in series)
         if refs:  # show the reference lines that are near the curves, not the uniform guess far above
             lo = min([lo] + [v for v in refs.values() if v <= hi])
         pad = max(hi - lo, 1e-3) * 0.04
         lo, hi = lo - pad, hi + pad
-        x0 = min(x for x, _ in pts)
-        x1 = max(max(x for x, _ in pts), x0 + 1e-9)
+        x0 = min(min(p[xi] for p in s) for s in series)
+        x1 = max(max(max(p[xi] for p in s) for s in series), x0 + 1e-9)
         label_w = 5
         legend_rows = 1
         pw, ph = width - label_w, height - 1 - legend_rows
@@ -83,14 +82,19 @@ class RunsChart(CellCanvas):
                 if len(label) < pw:
                     for i, ch in enumerate(label):
                         cells[r][pw - len(label) + i] = (ch, ref_style)
+        sx = (dx - 1) / (x1 - x0)  # every x is within [x0, x1]: no clamping per point
         for k, curve in enumerate(self.curves):
             style = self.style_of(k)
-            columns: dict[int, list[float]] = {}
+            acc, n = [0.0] * dx, [0] * dx  # the mean loss per dot column
             for p in curve.train:
-                columns.setdefault(col_of(p[xi]), []).append(p[2])
+                c = int((p[xi] - x0) * sx + 0.5)
+                acc[c] += p[2]
+                n[c] += 1
             prev = None
-            for c in sorted(columns):
-                r = row_of(sum(columns[c]) / len(columns[c]))
+            for c in range(dx):
+                if not n[c]:
+                    continue
+                r = row_of(acc[c] / n[c])
                 a, b = (r, r) if prev is None else (min(r, prev), max(r, prev))
                 for rr in range(a, b + 1):
                     cr, cc = rr // 4, c // 2
