@@ -7,7 +7,13 @@ terminal app's first frame stay fast.
 
 from __future__ import annotations
 
+import warnings
+
 __version__ = "0.1.0"
+
+# torch warns "Failed to initialize NumPy" at import when NumPy is absent (a fresh install: rnnplay
+# never needs NumPy). Only that message is silenced; every other warning stays as it is.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
 
 _MODEL_NAMES = ("RNNCell", "RNN", "BidirectionalRNN", "SequenceClassifier", "SequenceTagger", "CharRNN")
 

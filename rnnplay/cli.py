@@ -8,7 +8,9 @@ so ``rnnplay --help`` answers at once. With no subcommand, ``rnnplay`` opens the
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,21 +50,82 @@ def build_parser() -> Parser:
     return parser
 
 
+class StdoutFailed(Exception):
+    """A write to stdout failed (a closed pipe, a full device). Not an OSError: no command catches it by mistake."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _GuardedStdout:
+    """``sys.stdout`` while a command runs: a failed write or flush raises :class:`StdoutFailed`."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise StdoutFailed(exc) from None
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise StdoutFailed(exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        argv = ["tui", *argv]  # `rnnplay` and `rnnplay --refresh-hz 2` open the app
-    args = parser.parse_args(argv)
-    module = importlib.import_module(f"rnnplay.commands.{args.command}")
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedStdout(real_stdout)
+    command = "rnnplay"
     try:
+        parser = build_parser()
+        if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+            argv = ["tui", *argv]  # `rnnplay` and `rnnplay --refresh-hz 2` open the app
+        args = parser.parse_args(argv)
+        command = f"rnnplay {args.command}"
+        if args.command == "tui":
+            sys.stdout = real_stdout  # the app owns the terminal
+        module = importlib.import_module(f"rnnplay.commands.{args.command}")
         return int(module.run(args) or 0)
     except UserError as exc:
-        print(f"rnnplay {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"rnnplay {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
+    except StdoutFailed as exc:
+        _discard_stdout(real_stdout)
+        if exc.error.errno == errno.EPIPE:
+            return 0  # the reader had what it wanted (`rnnplay sample ... | head`): leave quietly
+        why = (exc.error.strerror or str(exc.error)).lower()
+        print(f"{command}: error: cannot write to stdout: {why}; send the output somewhere with room",
+              file=sys.stderr)
+        return 2
+    finally:
+        sys.stdout = real_stdout
+
+
+def _discard_stdout(stream) -> None:
+    """Point fd 1 at /dev/null so what is still buffered (flushed at exit) fails no more."""
+    try:
+        fd = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def entry() -> None:
@@ -82,7 +145,6 @@ def _exit_now(code: int) -> None:
     thread), so flush what is buffered and end the process.
     """
     import logging
-    import os
 
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -186,6 +186,9 @@ def build_run(config: TrainConfig, resume: str | Resume | None = None) -> Run:
     train, val = corpus.split()
     info = corpus_summary(corpus)
     batches = StreamBatches(train, config.batch_size, config.seq_len, config.seed)
+    from rnnplay.training.memory import check_charrnn_fits
+
+    check_charrnn_fits(config, len(corpus.vocab), device)  # before allocating: one line, not an OOM
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = CharRNN(len(corpus.vocab), config.hidden, config.layers,

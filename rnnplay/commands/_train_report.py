@@ -75,6 +75,8 @@ class Reporter:
         return self
 
     def __exit__(self, *exc) -> None:
+        if exc[0] is None and self.failed is not None:  # else the error itself is the one line the CLI prints
+            self._log(f"rnnplay train: {self.failed.message}", style="bold red")
         if self.progress is not None:
             self.progress.__exit__(*exc)
             self.progress = None
@@ -115,8 +117,7 @@ class Reporter:
             if event.reason in ("stopped", "diverged", "manual"):
                 self._log(f"saved {event.path} ({event.reason}, step {event.step})")
         elif isinstance(event, Failed):
-            self.failed = event
-            self._log(f"rnnplay train: {event.message}", style="bold red")
+            self.failed = event  # shown when the run ends (__exit__)
         elif isinstance(event, Finished):
             self.finished = event
             if self.progress is not None and self.task is not None:

@@ -39,3 +39,13 @@ def probability(text: str) -> float:
     if not 0.0 <= v < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return v
+
+
+def seed(text: str) -> int:
+    """A seed torch's generators take: 0 to 2**63 - 1 (as ``rnnplay train --seed``)."""
+    from rnnplay.config import SEED_MAX
+
+    v = _number(int, text)
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {SEED_MAX} (2**63 - 1), got {v}")
+    return v

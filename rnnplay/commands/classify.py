@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 
-from rnnplay.commands._types import nonneg_int, positive_int
+from rnnplay.commands._types import positive_int, seed
 from rnnplay.config import DEVICE_CHOICES
 from rnnplay.errors import UserError
 from rnnplay.training.events import EpochDone, Started
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "SequenceTagger (default: classify)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs to train (default: 60 for classify, 10 for tagging)")
-    parser.add_argument("--seed", type=nonneg_int, default=0, help="seed for data, init and batch order (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed for data, init and batch order (default 0)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                         help="where to train (default auto: cuda, else mps, else cpu)")
     parser.add_argument("--train-size", type=positive_int, default=5000, metavar="N",
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.inspect and args.task != "classify":
         raise UserError("--inspect looks at the classifier's hidden states; use it with --task classify")
     device = resolve_device(args.device)
+    _check_fits(args, device)
     config = ClassifyConfig(task=args.task, epochs=args.epochs, seed=args.seed, device=str(device),
                             n_train=args.train_size, n_test=args.test_size)
     threads = torch.get_num_threads()
@@ -60,6 +61,17 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, config, device)
     finally:
         torch.set_num_threads(threads)
+
+
+def _check_fits(args: argparse.Namespace, device) -> None:
+    """The inputs are drawn whole (float32, on the CPU, copied to the device): refuse what cannot fit."""
+    from rnnplay.classify.data import INPUT_SIZE, SEQ_LEN
+    from rnnplay.training.memory import check_fits
+
+    n = args.train_size + args.test_size
+    need = 4 * n * SEQ_LEN * INPUT_SIZE * 2  # inputs and a transformed copy while labelling
+    check_fits(f"--train-size {args.train_size} --test-size {args.test_size} ({n:,} sequences of "
+               f"{SEQ_LEN}x{INPUT_SIZE})", need, "cpu", "lower --train-size (the default is 5000)")
 
 
 def _run(args: argparse.Namespace, config, device) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnnplay.commands._types import nonneg_int, positive_float, positive_int
+from rnnplay.commands._types import positive_float, positive_int, seed
 from rnnplay.errors import UserError
 
 
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help="above 0; lower is more conservative, higher more surprising (default 1.0)")
     a("--top-k", type=positive_int, default=None, metavar="K", help="sample only among the K most likely characters")
     a("--greedy", action="store_true", help="always take the most likely character (ignores temperature, seed)")
-    a("--seed", type=nonneg_int, default=None, metavar="S", help="same seed, same text (default: a fresh random seed)")
+    a("--seed", type=seed, default=None, metavar="S", help="same seed, same text (default: a fresh random seed)")
     a("--drop-unknown", action="store_true", help="drop prime characters the model never saw instead of failing")
 
 

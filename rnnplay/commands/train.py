@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 
 from rnnplay.errors import UserError
@@ -42,6 +43,11 @@ def _config(args: argparse.Namespace, resume=None):
     given = given_settings(args)
     if resume is not None:
         config = resume.config_with(**given)
+        if "corpus" not in given:  # a relative path from an older checkpoint, resumed from another folder
+            from rnnplay.data.corpus import locate_saved_corpus
+
+            saved = (resume.payload.get("corpus") or {}).get("corpus_location")
+            config = dataclasses.replace(config, corpus=locate_saved_corpus(config.corpus, saved))
         if args.out is None:
             from rnnplay.training.checkpoint import resume_out
 
@@ -64,7 +70,23 @@ def run(args: argparse.Namespace) -> int:
     with claim_out(config.out, corpus=config.corpus, resume=args.resume, force=args.force) as claim:
         run_ = build_run(dataclasses.replace(config, out=claim.path), resume=resume)
         claim.adopt(run_)  # another run's file at the path is refused; the best file's loss is the bar
+        note = _schedule_note(resume, run_.config)
+        if note:
+            print(f"rnnplay train: note: {note}", file=sys.stderr, flush=True)
         return _train(args, run_)
+
+
+def _schedule_note(resume, config) -> str | None:
+    """A cosine run resumed with another --steps: its schedule is redrawn for the new total; say how."""
+    from rnnplay.pipeline import LRSchedule
+
+    saved = resume.config if resume is not None else None
+    if saved is None or config.lr_schedule != "cosine" or config.steps == saved.steps or resume.step >= config.steps:
+        return None
+    was, now = LRSchedule(saved)(resume.step), LRSchedule(config)(resume.step)
+    keep = f"; pass --steps {saved.steps} to keep the original one" if resume.step < saved.steps else ""
+    return (f"the cosine schedule was planned for {saved.steps} steps and is redrawn to end at {config.steps}: the "
+            f"learning rate at step {resume.step} goes from {was:.3g} to {now:.3g}, then follows the new curve{keep}")
 
 
 def _train(args: argparse.Namespace, run_) -> int:
@@ -101,6 +123,10 @@ def _train(args: argparse.Namespace, run_) -> int:
     try:
         with reporter:
             trainer.fit(FanOut(reporter.emit, recorder), stop)
+    except KeyboardInterrupt:  # the second Ctrl-C: no save; say what is on disk
+        from rnnplay.training.outpath import after_abort
+
+        raise UserError(after_abort(config.out, trainer.last_checkpoint)) from None
     finally:
         if recorder is not None:
             recorder.close()  # a run the trainer did not end (a second Ctrl-C) is "interrupted"

@@ -23,6 +23,7 @@ binary file (a NUL byte), or bytes that are not UTF-8 (the file and the byte off
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import zlib
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ def resolve_corpus(spec: str) -> CorpusSource:
     if not spec or not spec.strip():
         raise UserError("--corpus is empty; give a path to a UTF-8 text file or folder, or a bundled name")
     path = Path(spec).expanduser()
-    if path.exists():
+    if _exists(path, spec):
         if path.is_dir():
             files = tuple(_folder_files(path))
             if not files:
@@ -106,6 +107,7 @@ def resolve_corpus(spec: str) -> CorpusSource:
                                 f"{len(files)} files from {spec}")
         if not path.is_file():
             raise UserError(f"corpus {spec!r} is not a regular file or folder")
+        _refuse_kernel_file(path)
         return CorpusSource(path.name, "file", (path,), str(path.resolve()), f"text file {spec}")
     if spec == corpora.PYTHON:
         from rnnplay.corpora import python_stdlib
@@ -121,15 +123,98 @@ def resolve_corpus(spec: str) -> CorpusSource:
     )
 
 
+def locate_saved_corpus(spec: str, saved_location: str | None) -> str:
+    """The corpus a resumed checkpoint names, found from this folder: ``spec`` itself, else where it was.
+
+    Checkpoints store a path corpus as an absolute path; older ones kept it as typed (relative to
+    the folder the run started in). Such a path is looked up at the recorded absolute location.
+    """
+    from rnnplay import corpora
+
+    if os.path.lexists(os.path.expanduser(spec)) or spec in corpora.BUNDLED or spec == corpora.PYTHON:
+        return spec
+    if os.path.isabs(os.path.expanduser(spec)):
+        raise UserError(f"the checkpoint's corpus {spec!r} is not there any more; pass --corpus PATH "
+                        "(the same text, wherever it is now)")
+    if saved_location and os.path.isabs(saved_location) and os.path.exists(saved_location):
+        return saved_location
+    raise UserError(f"the checkpoint's corpus {spec!r} is a path relative to the folder it was trained in "
+                    f"({saved_location or 'not recorded'}) and is not found from here; pass --corpus PATH")
+
+
+def _exists(path: Path, shown: str) -> bool:
+    """Whether ``path`` is there; a symlink loop, a dangling link or an unreadable parent is named, not "missing"."""
+    try:
+        os.stat(path)
+        return True
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.islink(path):
+            raise UserError(f"corpus {shown!r} is a symbolic link to {os.readlink(path)!r}, which does not exist; "
+                            "point it at a text file or folder") from None
+        return False
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserError(f"corpus {shown!r} is a symbolic link loop (it leads back to itself); "
+                            "point it at a real file or folder") from None
+        raise UserError(f"cannot open corpus {shown!r} ({exc.strerror}); check the path and its permissions") from None
+
+
+_KERNEL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def _refuse_kernel_file(path: Path) -> None:
+    """/proc, /sys and /dev files are not texts: some block forever when read (/proc/kmsg), others change."""
+    real = os.path.realpath(path)
+    if any(real == r or real.startswith(r + "/") for r in _KERNEL_ROOTS):
+        raise UserError(f"corpus {str(path)!r} is a kernel or device file ({real}), not a text; "
+                        "copy what you want into a regular file first")
+
+
 def _folder_files(root: Path) -> Iterator[Path]:
+    """Every visible regular file under ``root`` (symlinked subfolders followed once), sorted by relative path.
+
+    Stops with one line at anything it cannot use: an unreadable subfolder (it used to be skipped
+    silently, so the run trained on part of the folder), a symlink loop, a dangling link, a FIFO or device.
+    """
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+
+    def unreadable(exc: OSError) -> None:
+        raise UserError(f"corpus folder {str(root)!r}: cannot read {exc.filename!r} ({exc.strerror}); fix its "
+                        "permissions or move it out of the folder (rnnplay does not train on part of a folder)")
+
+    seen = {os.path.realpath(root)}
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            full = os.path.join(dirpath, d)
+            real = os.path.realpath(full)
+            if real in seen:
+                raise UserError(f"corpus folder {str(root)!r}: {full!r} is a symbolic link loop (it leads back to "
+                                f"{real!r}, already read); remove it")
+            seen.add(real)
+            keep.append(d)
+        dirnames[:] = keep
         for f in filenames:
-            if not f.startswith("."):
-                p = Path(dirpath) / f
-                if p.is_file():
-                    found.append(p)
+            if f.startswith("."):
+                continue
+            p = Path(dirpath) / f
+            if p.is_file():
+                found.append(p)
+            elif os.path.islink(p) and not os.path.exists(p):
+                try:
+                    os.stat(p)
+                    what = "a symbolic link that cannot be followed"
+                except OSError as exc:
+                    what = ("a symbolic link loop" if exc.errno == errno.ELOOP
+                            else f"a symbolic link to {os.readlink(p)!r}, which does not exist")
+                raise UserError(f"corpus folder {str(root)!r}: {str(p)!r} is {what}; remove it or fix it")
+            elif not p.is_dir():
+                raise UserError(f"corpus folder {str(root)!r}: {str(p)!r} is not a regular file (a FIFO, socket "
+                                "or device); move it out of the folder")
+    for p in found:
+        _refuse_kernel_file(p)
     return iter(sorted(found, key=lambda p: p.relative_to(root).as_posix()))
 
 
@@ -141,13 +226,21 @@ def _read_text_chunks(source: CorpusSource, chunk_bytes: int) -> Iterator[tuple[
     for path in source.files:
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
         offset = 0
-        try:
-            fh = open(path, "rb")
+        try:  # non-blocking: a file that would block forever (a FIFO with a silent writer) is refused
+            fh = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb", buffering=0)
         except OSError as exc:
             raise UserError(f"cannot read corpus file {str(path)!r}: {exc.strerror}; check the path and permissions") from None
         with fh:
             while True:
-                raw = fh.read(chunk_bytes)
+                try:
+                    raw = fh.read(chunk_bytes)
+                except BlockingIOError:
+                    raw = None
+                except OSError as exc:
+                    raise UserError(f"cannot read corpus file {str(path)!r}: {exc.strerror}") from None
+                if raw is None:
+                    raise UserError(f"corpus file {str(path)!r} blocks when read (a pipe or device with nothing "
+                                    "to read); give a regular text file")
                 if not raw:
                     break
                 nul = raw.find(b"\x00")

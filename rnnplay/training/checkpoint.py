@@ -27,6 +27,7 @@ import os
 import pickle
 import tempfile
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -181,7 +182,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if p.stat().st_size == 0:
         raise UserError(f"checkpoint {name!r} is empty (an interrupted copy?); use another checkpoint")
     try:
-        payload = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign file's pickle protocol: we refuse it in our own words
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            payload = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Unsupported global" in str(exc) or "unsupported GLOBAL" in str(exc):  # a class or function
             raise UserError(f"checkpoint {name!r} holds Python objects that could run code, so it was not "
@@ -201,6 +204,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     missing = [k for k in ("config", "model", "vocab", "weights", "step") if k not in payload]
     if missing:
         raise UserError(f"checkpoint {name!r} lacks {', '.join(missing)}; it is damaged or from another tool")
+    from rnnplay.training.validate import check_payload
+
+    check_payload(payload, name)  # shapes, NaN, step, RNG: before anything is built from it
     return payload
 
 

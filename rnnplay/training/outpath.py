@@ -201,6 +201,14 @@ def _check_not_corpus(out: str, corpus: str) -> None:
                             "part of the corpus and the run could not be resumed); choose a path outside it")
 
 
+def after_abort(out: str | None, saved_here: str | None) -> str:
+    """The line for a run aborted by a second Ctrl-C: what is on disk (saves are atomic, so it is whole)."""
+    what = "aborted by a second Ctrl-C; the step in flight was not saved"
+    if out and os.path.isfile(out) and os.path.getsize(out) > 0:
+        return f"{what}; {out} holds the last complete save{'' if saved_here else ' (from before this run)'}"
+    return f"{what}, and no checkpoint had been written yet"
+
+
 # ---- the lock ----------------------------------------------------------------------------------
 
 

@@ -306,15 +306,14 @@ class Trainer:
         good = self._good
         run_state.load_snapshot(run, good)
         self._over = 0
-        where = ""
+        where, path = "", None
         if cfg.out is not None:
             path = self._save(None, "diverged")
             emit(CheckpointSaved(run.state.step, path, "diverged"))
             where = f" and saved them to {path}"
-        clip_hint = f"--clip {cfg.clip:g} (try {max(0.5, cfg.clip / 5):g})" if cfg.clip > 0 else "--clip 1 (it is off)"
         emit(Failed(run.state.step,
                     f"training diverged at step {at}: {what}. Kept the weights of step {run.state.step}{where}. "
-                    f"Lower --lr (now {cfg.lr:g}; try {cfg.lr / 3:.2g}) or {clip_hint}, then resume from the checkpoint."))
+                    + _divergence_advice(cfg, path)))
 
     # ---- hidden stats, samples, checkpoints ------------------------------------------------
 
@@ -364,6 +363,18 @@ class Trainer:
             elapsed_s=self._elapsed,
             references=self.run.references,
         )
+
+
+def _divergence_advice(cfg, path: str | None) -> str:
+    """What to change: a learning rate at most the default (3x lower than the one that diverged), a tighter clip."""
+    from rnnplay.config import TrainConfig
+
+    default = TrainConfig()
+    lr = min(cfg.lr / 3, default.lr)
+    clip = max(0.5, min(cfg.clip / 5, default.clip)) if cfg.clip > 0 else 1.0
+    clip_now = f"now {cfg.clip:g}" if cfg.clip > 0 else "it is off"
+    then = f"rnnplay train --resume {path} --lr {lr:.2g}" if path else f"train again with --lr {lr:.2g}"
+    return (f"Lower --lr (now {cfg.lr:g}; try {lr:.2g}) or set --clip {clip:g} ({clip_now}), then: {then}")
 
 
 def _flush(pending: list, emit: Callable[[Event], None]) -> None:
