@@ -2,6 +2,7 @@
 
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -87,8 +88,10 @@ def test_lock_lets_another_thread_sample_between_steps(tmp_path):
     worker = threading.Thread(target=lambda: trainer.fit(lambda e: None, stop))
     worker.start()
     try:
+        deadline = time.monotonic() + 60
         while trainer.step < 3:
-            pass
+            assert time.monotonic() < deadline, "the trainer made no 3 steps in 60 s"
+            time.sleep(0.01)
         with trainer.lock:
             at = trainer.step
             w = trainer.run.model.fc.weight.clone()
