@@ -25,6 +25,7 @@ from rnnplay.errors import UserError
 
 DEFAULT_CORPUS = "play"
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+STEPS_MAX = 10**9  # --steps' bound; a time budget alone (--minutes, no --steps) trains up to it
 LR_SCHEDULES = ("constant", "cosine")
 SEED_MAX = 2**63 - 1  # torch.manual_seed and NumPy's generators take any seed up to here
 
@@ -119,7 +120,7 @@ class TrainConfig:
     corpus: str = setting(DEFAULT_CORPUS, "a UTF-8 text file, a folder of them, or a bundled corpus name "
                           "(see 'rnnplay corpora'); on --resume, the checkpoint's", metavar="C")
     steps: int = setting(2000, "total optimizer steps of the run, also when resuming", metavar="N",
-                         minimum=1, maximum=10**9, form="steps")
+                         minimum=1, maximum=STEPS_MAX, form="steps")
     minutes: float | None = setting(None, "stop after M minutes of training, wall time (a resumed run counts its "
                                     "earlier time); the cosine schedule then follows the fraction of the time "
                                     "used; without --steps the steps are not capped", metavar="M", above=0.0,

@@ -139,7 +139,8 @@ def test_subprocess_bad_corpus_has_no_traceback(tmp_path):
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr and "no such file" in p.stderr
 
 
-def test_subprocess_sigterm_stops_and_saves(tmp_path, corpus):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_subprocess_signal_stops_and_saves(tmp_path, corpus, signum):
     out_path = tmp_path / "sig.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "rnnplay", "train", *TINY, "--corpus", corpus, "--steps", "1000000",
@@ -149,7 +150,7 @@ def test_subprocess_sigterm_stops_and_saves(tmp_path, corpus):
         deadline = time.time() + 90
         while time.time() < deadline and "step 10/" not in proc.stderr.readline():
             pass
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -157,6 +158,8 @@ def test_subprocess_sigterm_stops_and_saves(tmp_path, corpus):
     assert proc.returncode == 130, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["status"] == "stopped" and result["step"] >= 10
+    # Ctrl-C measures the exact validation loss after saving; SIGTERM (or a hang-up) leaves at once
+    assert (result["val_loss_exact"] is not None) == (signum == signal.SIGINT)
     from rnnplay.training.checkpoint import load_checkpoint
 
     saved = load_checkpoint(out_path)

@@ -281,3 +281,21 @@ def test_val_chunks_cover_every_character_once_when_exact():
     spread = list(val_chunks(data.to(torch.uint8), batch_size=4, seq_len=7, max_chars=40))
     starts = [int(x[i, 0]) for x, _ in spread[:1] for i in range(4)]
     assert starts == [0, 250, 500 % 251, 750 % 251]  # one stream per quarter of the split
+
+
+@pytest.mark.parametrize("exact_on_stop", [True, False])
+def test_a_stopped_run_measures_the_exact_loss_after_saving_when_asked(tmp_path, exact_on_stop):
+    cfg = _config(tmp_path, steps=10_000, sample_every=0, eval_every=1000)
+    trainer = Trainer(build_run(cfg), exact_on_stop=exact_on_stop)
+    stop = threading.Event()
+    seen = _fit(trainer, stop, on=lambda e: stop.set() if isinstance(e, ev.StepDone) and e.step == 5 else None)
+    assert seen[-1].reason == "stopped" and seen[-1].step == 5
+    kinds = [type(e).__name__ for e in seen if isinstance(e, (ev.CheckpointSaved, ev.EvalDone))]
+    exact = [e for e in seen if isinstance(e, ev.EvalDone) and e.exact]
+    if exact_on_stop:
+        assert kinds[-2:] == ["CheckpointSaved", "EvalDone"]  # saved first: the measurement may be cut short
+        assert exact[0].val_loss == pytest.approx(trainer.evaluate(max_chars=None), rel=1e-6)
+        assert seen[-1].summary.val_loss_exact == exact[0].val_loss
+    else:
+        assert not exact and seen[-1].summary.val_loss_exact is None
+    assert load_checkpoint(cfg.out)["step"] == 5

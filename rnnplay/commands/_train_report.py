@@ -11,6 +11,7 @@ import math
 import sys
 import time
 
+from rnnplay.config import STEPS_MAX
 from rnnplay.training.events import (
     CheckpointSaved,
     EvalDone,
@@ -56,6 +57,7 @@ class Reporter:
         self.finished: Finished | None = None
         self._last_draw = 0.0
         self._note = ""
+        self._by_time = False  # --minutes without --steps: the bar follows the clock, steps are uncapped
 
     # ---- context: the progress bar lives while training runs --------------------------------
 
@@ -64,7 +66,7 @@ class Reporter:
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.progress = Progress(
-                TextColumn("step {task.completed:>6.0f}/{task.total:.0f}"),
+                TextColumn("step {task.fields[step]}"),
                 BarColumn(bar_width=24),
                 TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[cps]} chars/s"),
                 TextColumn("ETA"), TimeRemainingColumn(),
@@ -96,7 +98,8 @@ class Reporter:
             now = time.monotonic()
             if self.progress is not None and now - self._last_draw > 0.1:
                 self._last_draw = now
-                self.progress.update(self.task, completed=event.step, loss=_fmt(event.loss),
+                self.progress.update(self.task, completed=event.elapsed_s if self._by_time else event.step,
+                                     step=self._step_text(event.step, event.total_steps), loss=_fmt(event.loss),
                                      cps=f"{event.chars_per_s:,.0f}", note=self._note)
         elif isinstance(event, Started):
             self._started(event)
@@ -116,12 +119,16 @@ class Reporter:
         elif isinstance(event, CheckpointSaved):
             if event.reason in ("stopped", "diverged", "manual"):
                 self._log(f"saved {event.path} ({event.reason}, step {event.step})")
+            if event.reason == "stopped" and self._note.startswith("stopping (SIGINT)"):
+                self._note = "saved; measuring the exact validation loss, Ctrl-C again skips it"
+                if self.progress is not None:
+                    self.progress.update(self.task, note=self._note)
         elif isinstance(event, Failed):
             self.failed = event  # shown when the run ends (__exit__)
         elif isinstance(event, Finished):
             self.finished = event
             if self.progress is not None and self.task is not None:
-                self.progress.update(self.task, completed=event.step)
+                self.progress.update(self.task, completed=self.progress.tasks[0].total if self._by_time else event.step)
 
     def _started(self, event: Started) -> None:
         self.started = event
@@ -131,16 +138,25 @@ class Reporter:
         self._log(
             f"{what} on {corpus.name}: {corpus.chars:,} chars, vocab {corpus.vocab_size}, "
             f"validation = last {corpus.val_chars:,} chars; CharRNN {cfg.layers}x{cfg.hidden} "
-            f"({event.params:,} params) on {event.device}; from step {event.step} to {event.total_steps}"
+            f"({event.params:,} params) on {event.device}; from step {event.step} " + (
+                f"for {cfg.minutes:g} minutes" if event.total_steps >= STEPS_MAX else f"to {event.total_steps}"
+                + (f" or {cfg.minutes:g} minutes" if cfg.minutes is not None else ""))
         )
         self._log(f"reference losses (nats/char, validation): uniform {_fmt(refs.uniform)}, "
                   f"unigram {_fmt(refs.unigram)}, bigram {_fmt(refs.bigram)}", style="dim")
         if self.progress is not None:
+            self._by_time = cfg.minutes is not None and event.total_steps >= STEPS_MAX
+            total = cfg.minutes * 60.0 if self._by_time else event.total_steps
+            completed = 0.0 if self._by_time else event.step
+            step = self._step_text(event.step, event.total_steps)
             if self.task is None:
-                self.task = self.progress.add_task("train", total=event.total_steps, completed=event.step,
+                self.task = self.progress.add_task("train", total=total, completed=completed, step=step,
                                                    loss="-", val="-", cps="-", note="")
             else:
-                self.progress.update(self.task, total=event.total_steps, completed=event.step)
+                self.progress.update(self.task, total=total, completed=completed, step=step)
+
+    def _step_text(self, step: int, total: int) -> str:
+        return f"{step:>6}" if self._by_time else f"{step:>6}/{total}"
 
     # ---- the end ------------------------------------------------------------------------------
 
@@ -175,7 +191,8 @@ class Reporter:
         refs = r["references"]
         out = sys.stdout
         spread = min(r["eval_chars"], r["val_chars"])
-        print(f"{r['status']} at step {r['step']}/{r['total_steps']}: train loss {_fmt(r['train_loss'])}, "
+        of = "" if r["total_steps"] >= STEPS_MAX else f"/{r['total_steps']}"
+        print(f"{r['status']} at step {r['step']}{of}: train loss {_fmt(r['train_loss'])}, "
               f"val loss {_fmt(r['val_loss'])} (best {_fmt(r['best_val_loss'])}; estimates over {spread:,} "
               f"chars spread over the split) nats/char; "
               f"bigram reference {_fmt(refs.get('bigram'))}, uniform {_fmt(refs.get('uniform'))}", file=out)

@@ -19,7 +19,6 @@ from rnnplay.errors import UserError
 from rnnplay.commands._record import add_record_arguments, open_recorder
 
 
-STEPS_UNCAPPED = 10**9  # the declared maximum of --steps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +37,7 @@ def _config(args: argparse.Namespace, resume=None):
     """The run's TrainConfig from the flags given (and the checkpoint's config when resuming)."""
     import dataclasses
 
-    from rnnplay.config import DEFAULT_CORPUS, TrainConfig, given_settings
+    from rnnplay.config import DEFAULT_CORPUS, STEPS_MAX, TrainConfig, given_settings
 
     given = given_settings(args)
     if resume is not None:
@@ -55,7 +54,7 @@ def _config(args: argparse.Namespace, resume=None):
         return config
     given.setdefault("corpus", DEFAULT_CORPUS)
     if given.get("minutes") is not None and "steps" not in given:
-        given["steps"] = STEPS_UNCAPPED  # a time budget alone: the clock ends the run
+        given["steps"] = STEPS_MAX  # a time budget alone: the clock ends the run
     return TrainConfig(**given)  # out None: claim_out claims a new name
 
 
@@ -98,7 +97,7 @@ def _train(args: argparse.Namespace, run_) -> int:
     if run_.state.step >= config.steps:
         raise UserError(f"the checkpoint is already at step {run_.state.step} of --steps {config.steps}; "
                         "pass a larger --steps to train further")
-    trainer = Trainer(run_)
+    trainer = Trainer(run_, exact_on_stop=True)
     if trainer.out_of_time():
         raise UserError(f"the checkpoint has already trained {run_.state.trained_s / 60:.2f} minutes, its --minutes "
                         f"{config.minutes:g}; pass a larger --minutes to train further")
@@ -112,6 +111,8 @@ def _train(args: argparse.Namespace, run_) -> int:
         signals["name"] = signal.Signals(signum).name
         if signals["n"] > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if signum != signal.SIGINT:  # a hang-up or SIGTERM wants the process gone: no exact pass
+            trainer.exact_on_stop = False
         stop.set()
         reporter.stopping(signals["name"])
 

@@ -79,8 +79,11 @@ class Trainer:
     """Trains a :class:`~rnnplay.pipeline.Run` (see the module docstring)."""
 
     def __init__(self, run: Run, hidden_stats_hz: float = 0.0, hidden_units: int = 8,
-                 sample_every_s: float = 0.0) -> None:
+                 sample_every_s: float = 0.0, exact_on_stop: bool = False) -> None:
         self.run = run
+        # Measure the exact validation loss also when stopped (after the checkpoint is saved); the
+        # CLI turns it on for Ctrl-C and off again for a hang-up or SIGTERM, the app leaves it off.
+        self.exact_on_stop = exact_on_stop
         self.sample_every_s = sample_every_s
         self.lock = threading.Lock()
         self.hidden_stats_hz = hidden_stats_hz
@@ -266,6 +269,13 @@ class Trainer:
             if run.config.out is not None:
                 pending.append(CheckpointSaved(state.step, self._save(None, ckpt_reason), ckpt_reason))
         _flush(pending, emit)
+        if reason == "stopped" and self.exact_on_stop:  # the checkpoint is on disk: this may be cut short
+            try:
+                with self.lock:
+                    self._final_val = (state.step, self.evaluate(max_chars=None))
+                emit(EvalDone(state.step, self._final_val[1], best=False, exact=True))
+            except KeyboardInterrupt:  # a second Ctrl-C skips the measurement, nothing else
+                pass
         emit(Finished(state.step, reason, summary=self.summary()))
 
     def _periodic(self, emit: Callable[[Event], None], now: float, hidden_due: bool) -> None:
