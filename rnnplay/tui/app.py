@@ -295,7 +295,11 @@ class RnnPlayApp(App[int]):
         self.query_one(GeneratePane).generate()
 
     def action_show_tab(self, tab: str) -> None:
+        """A tab's key: show it, and let its pane take the focus where it has keys of its own."""
         self._tabs.active = tab
+        reached = getattr(self.query_one(f"#{tab}-pane"), "reached", None)
+        if reached is not None:
+            reached()
 
     def action_temperature(self, delta: float) -> None:
         self.query_one(GeneratePane).nudge_temperature(float(delta))

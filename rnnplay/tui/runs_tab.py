@@ -109,6 +109,10 @@ class RunsPane(Vertical):
         if view is not None:
             self.post_message(RunsUpdated(view))
 
+    def reached(self) -> None:
+        """Reached by its key (F4): the table takes the focus, so space, x, g, t and c act at once."""
+        self._table.focus()
+
     def on_runs_updated(self, msg: RunsUpdated) -> None:
         self.view = msg.view
         live = {r.id for r in msg.view.runs}

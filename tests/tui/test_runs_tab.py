@@ -167,3 +167,19 @@ async def test_a_run_trained_in_the_app_is_recorded_and_listed(ckpt_dir, tmp_pat
     with RunStore.open(db, readonly=True) as store:
         (r,) = store.runs()
         assert r.kind == "app" and r.steps == 30 and len(store.metrics(r.id)) == 30
+
+
+async def test_f4_gives_the_table_the_keys(ckpt_dir, tmp_path, monkeypatch):
+    """F4 from another tab, then space and x act at once (no click or tab needed to focus the table)."""
+    db = str(tmp_path / "runs.db")
+    monkeypatch.setenv("RNNPLAY_RUNS_DB", db)
+    _fill(db)
+    app = _app(ckpt_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f3", "f4")
+        await wait_until(pilot, lambda: _rows(app) == 2, what="the runs")
+        await pilot.press("space", "down", "space")
+        chart = app.query_one(RunsChart)
+        await wait_until(pilot, lambda: len(chart.curves) == 2, what="two curves")
+        await pilot.press("x")
+        assert chart.by_time
