@@ -189,16 +189,21 @@ class RunsPane(Vertical):
         text.append("settings that differ\n", style="bold")
         if not diff:
             text.append("(none: the same settings)\n", style="dim")
-        for key in diff[:12]:
-            text.append(f"{key:<11}")
-            for k, r in enumerate(runs):
+        # one row per run, one column per setting (as many as fit), so ten runs stay readable
+        width = max(20, (self._differ.size.width or 38) - 2)
+        id_w = max(len(str(r.id)) for r in runs) + 1
+        fit = max(1, (width - id_w - 9) // 9)
+        keys = diff[:fit]
+        text.append(" " * id_w + "".join(f"{k[:8]:>9}" for k in keys) + f"{'best val':>9}\n", style="bold")
+        for k, r in enumerate(runs):
+            text.append(f"{r.id:<{id_w}}", style=PALETTE[k % len(PALETTE)])
+            for key in keys:
                 v = r.config.get(key, "-")
                 v = f"{v:g}" if isinstance(v, float) else str(v)
-                text.append(f"{v[:8]:>9}", style=PALETTE[k % len(PALETTE)])
-            text.append("\n")
-        text.append(f"{'best val':<11}", style="bold")
-        for k, r in enumerate(runs):
-            text.append(f"{fmt_loss(r.best_val):>9}", style=PALETTE[k % len(PALETTE)])
+                text.append(f"{v[:8]:>9}")
+            text.append(f"{fmt_loss(r.best_val):>9}\n")
+        if len(diff) > fit:
+            text.append(f"also differ: {', '.join(diff[fit:])}", style="dim")
         return text
 
     # ---- actions ------------------------------------------------------------------------------
