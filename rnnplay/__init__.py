@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 # never needs NumPy). Only that message is silenced; every other warning stays as it is.
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
 
-_MODEL_NAMES = ("RNNCell", "RNN", "BidirectionalRNN", "SequenceClassifier", "SequenceTagger", "CharRNN")
+_MODEL_NAMES = ("RNNCell", "GRUCell", "LSTMCell", "RNN", "BidirectionalRNN", "SequenceClassifier", "SequenceTagger", "CharRNN")
 
 __all__ = ["__version__", *_MODEL_NAMES]
 

@@ -8,7 +8,8 @@ from torch.testing import assert_close
 
 import rnnplay.model.fast as fast
 from rnnplay import RNN, CharRNN
-from rnnplay.model.fast import StackedRNN
+from rnnplay.model import tanh_cell
+from rnnplay.model.fast import StackedRNN, StackSpec
 from rnnplay.model.sampler import Sampler
 from rnnplay.training.optim import make_adam
 
@@ -17,7 +18,7 @@ from rnnplay.training.optim import make_adam
 def form(request, monkeypatch):
     """Both forward forms: the CPU one (tanh via sigmoid) and the one other devices run (tanh_)."""
     if request.param == "tanh-form":
-        monkeypatch.setattr(fast, "SIGMOID_FORM_DEVICES", set())
+        monkeypatch.setattr(tanh_cell, "SIGMOID_FORM_DEVICES", set())
     return request.param
 
 
@@ -37,6 +38,12 @@ def _grads(model, x, h0, use_out=True, use_hn=True):
 
 
 FLAGS = list(itertools.product([1, 2, 3], [True, False], [True, False], [True, False]))
+
+
+def _stack(x, h0, emb, p, batch_first, L, bias, *params):
+    """The tanh stack as one StackedRNN node: (out, h_n)."""
+    spec = StackSpec(tanh_cell.KIND, L, bias, p, batch_first, emb is not None, 0 if h0 is None else 1)
+    return StackedRNN.apply(spec, x, emb, *(() if h0 is None else (h0,)), *params)
 
 
 @pytest.mark.parametrize("num_layers,batch_first,with_h0,bias", FLAGS)
@@ -95,7 +102,7 @@ def test_stacked_rnn_gradcheck(form, batch_first, bias):
             params += [torch.randn(H, dtype=torch.double, requires_grad=True) for _ in range(2)]
 
     def f(x, h0, *params):
-        return StackedRNN.apply(x, h0, None, 0.0, batch_first, L, bias, *params)
+        return _stack(x, h0, None, 0.0, batch_first, L, bias, *params)
 
     assert torch.autograd.gradcheck(f, (x, h0, *params))
 
@@ -113,7 +120,7 @@ def test_stacked_rnn_gradcheck_with_dropout():
 
     def f(x, *params):
         torch.manual_seed(5)
-        return StackedRNN.apply(x, None, None, 0.4, True, L, True, *params)
+        return _stack(x, None, None, 0.4, True, L, True, *params)
 
     assert torch.autograd.gradcheck(f, (x, *params))
 
@@ -246,6 +253,6 @@ def test_stacked_rnn_gradcheck_token_input(form):
                    torch.randn(H, dtype=torch.double, requires_grad=True)]
 
     def f(emb, h0, *params):
-        return StackedRNN.apply(idx, h0, emb, 0.0, False, L, True, *params)
+        return _stack(idx, h0, emb, 0.0, False, L, True, *params)
 
     assert torch.autograd.gradcheck(f, (emb, h0, *params))

@@ -5,7 +5,7 @@ import torch
 from torch.testing import assert_close
 
 from rnnplay import RNN, BidirectionalRNN, CharRNN, SequenceClassifier, SequenceTagger
-from rnnplay.model.fast import Recurrence
+from rnnplay.model.tanh_cell import Recurrence
 
 
 def test_classifier_has_13314_parameters():

@@ -109,7 +109,9 @@ def test_from_torch_refuses_relu_and_bidirectional():
     with pytest.raises(ValueError, match="unidirectional"):
         RNN.from_torch(nn.RNN(3, 4, bidirectional=True))
     with pytest.raises(TypeError):
-        RNN.from_torch(nn.GRU(3, 4))
+        RNN.from_torch(nn.Linear(3, 4))
+    with pytest.raises(ValueError, match="proj_size"):
+        RNN.from_torch(nn.LSTM(3, 4, proj_size=2))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

@@ -6,13 +6,16 @@ import torch
 from torch import nn
 
 from rnnplay.model._checks import check_shape
-from rnnplay.model.rnn import RNN, BidirectionalRNN, Impl
+from rnnplay.model.birnn import BidirectionalRNN
+from rnnplay.model.cell import State, hidden_of
+from rnnplay.model.rnn import RNN, Impl
 
 
 class SequenceClassifier(nn.Module):
     """RNN -> last layer's final state -> dropout -> Linear: (B, T, I) -> (B, C).
 
-    The default size (10, 64, 2) has exactly 13,314 parameters, as in the seed.
+    The default size (10, 64, 2) with the tanh cell has exactly 13,314 parameters, as in the seed.
+    ``cell`` is any registered kind (rnnplay.model.kinds): "tanh" (default), "gru", "lstm".
     """
 
     def __init__(
@@ -23,9 +26,10 @@ class SequenceClassifier(nn.Module):
         num_layers: int = 2,
         dropout: float = 0.2,
         impl: Impl = "fast",
+        cell: str = "tanh",
     ) -> None:
         super().__init__()
-        self.rnn = RNN(input_size, hidden_size, num_layers, dropout=dropout, impl=impl)
+        self.rnn = RNN(input_size, hidden_size, num_layers, dropout=dropout, impl=impl, cell=cell)
         self.fc = nn.Linear(hidden_size, num_classes)
         self.dropout = nn.Dropout(dropout)
 
@@ -34,9 +38,9 @@ class SequenceClassifier(nn.Module):
         if self.rnn.impl == "reference":
             _, h_final = self.rnn(x)  # (L, B, H)
         else:  # time-major call: the unused outputs are not copied back to batch-first
-            self.rnn._check_input(x, None)
+            check_shape("x", x, (None, None, self.rnn.input_size), "(B, T, input_size)")
             _, h_final = self.rnn.forward_time_major(x.transpose(0, 1))  # (L, B, H)
-        h_last = self.dropout(h_final[-1])  # (B, H): last layer
+        h_last = self.dropout(hidden_of(h_final)[-1])  # (B, H): last layer's h
         return self.fc(h_last)  # (B, C)
 
 
@@ -52,11 +56,12 @@ class SequenceTagger(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         impl: Impl = "fast",
+        cell: str = "tanh",
     ) -> None:
         super().__init__()
         self.bidirectional = bidirectional
         rnn_cls = BidirectionalRNN if bidirectional else RNN
-        self.rnn = rnn_cls(input_size, hidden_size, num_layers, dropout=dropout, impl=impl)
+        self.rnn = rnn_cls(input_size, hidden_size, num_layers, dropout=dropout, impl=impl, cell=cell)
         self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +73,9 @@ class SequenceTagger(nn.Module):
 class CharRNN(nn.Module):
     """Character-level language model: Embedding -> multi-layer RNN -> Linear to vocabulary logits.
 
-    ``forward(idx, h0=None)`` maps indices (B, T) to ``(logits (B, T, V), h_n (L, B, H))``.
+    ``forward(idx, h0=None)`` maps indices (B, T) to ``(logits (B, T, V), h_n)``; the state h_n is
+    (L, B, H), or for ``cell="lstm"`` the pair (h, c) of them. ``cell`` names a registered kind
+    (rnnplay.model.kinds); ``describe()`` gives what a checkpoint records to rebuild the model.
     ``generate`` samples autoregressively, carrying the hidden state so that each new character
     costs one step (the prefix is read once, never re-run).
     """
@@ -81,6 +88,7 @@ class CharRNN(nn.Module):
         embed_size: int | None = None,
         dropout: float = 0.0,
         impl: Impl = "fast",
+        cell: str = "tanh",
     ) -> None:
         super().__init__()
         if vocab_size < 1:
@@ -91,16 +99,27 @@ class CharRNN(nn.Module):
         self.num_layers = num_layers
         self.embed_size = embed_size
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.rnn = RNN(embed_size, hidden_size, num_layers, dropout=dropout, impl=impl)
+        self.rnn = RNN(embed_size, hidden_size, num_layers, dropout=dropout, impl=impl, cell=cell)
         self.fc = nn.Linear(hidden_size, vocab_size)
 
-    def forward(
-        self, idx: torch.Tensor, h0: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """idx (B, T) long -> (logits (B, T, V), h_n (L, B, H))."""
+    @property
+    def cell(self) -> str:
+        """The cell kind's name ("tanh", "gru", "lstm", ...)."""
+        return self.rnn.cell
+
+    def describe(self) -> dict:
+        """What rebuilds this model: ``CharRNN(**model.describe())`` (a checkpoint's model description)."""
+        return {"vocab_size": self.vocab_size, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                "embed_size": self.embed_size, "cell": self.cell}
+
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        """Zeros in this model's state type: (L, B, H), or the LSTM's pair of them."""
+        return self.rnn.init_state(batch, device, dtype)
+
+    def forward(self, idx: torch.Tensor, h0: State | None = None) -> tuple[torch.Tensor, State]:
+        """idx (B, T) long, h0 state or None -> (logits (B, T, V), h_n (L, B, H) or (h, c))."""
         check_shape("idx", idx, (None, None), "(B, T) of character indices")
-        if h0 is not None:
-            check_shape("h0", h0, (self.num_layers, idx.shape[0], self.hidden_size), "(num_layers, B, hidden_size)")
+        self.rnn.check_state(h0, idx.shape[0])
         if self.rnn.impl == "reference":
             emb = self.embedding(idx)  # (B, T, E)
             out, h_n = self.rnn(emb, h0)  # (B, T, H)
@@ -119,7 +138,7 @@ class CharRNN(nn.Module):
         top_k: int | None = None,
         greedy: bool = False,
         generator: torch.Generator | None = None,
-        h0: torch.Tensor | None = None,
+        h0: State | None = None,
     ) -> torch.Tensor:
         """Sample ``length`` new indices after ``prime``.
 

@@ -1,4 +1,4 @@
-"""Multi-layer and bidirectional RNNs built from :class:`RNNCell` (the seed's ``RNN``)."""
+"""Multi-layer and bidirectional RNNs of any cell kind (the seed's ``RNN``; torch's RNNBase with a mode)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import torch
 from torch import nn
 
 from rnnplay.model._checks import check_shape
-from rnnplay.model.cell import RNNCell
-from rnnplay.model.fast import forward_fast
+from rnnplay.model.cell import CellKind, State, hidden_of, map_state, state_from_parts, state_parts
+from rnnplay.model.fast import forward_fast, tap_hidden
+from rnnplay.model.kinds import cell_kind
 
 Impl = Literal["fast", "reference"]
 
 
 class RNN(nn.Module):
-    """A stack of tanh RNN cells.
+    """A stack of recurrent cells of one kind.
 
     Args:
         input_size: features per step of the input.
@@ -30,9 +31,11 @@ class RNN(nn.Module):
         impl: ``"fast"`` (default) runs layer-major with one input matmul per layer and a
             hand-written backward through time; ``"reference"`` runs the seed's readable
             cell-per-step loop. Same weights, same results to float tolerance.
+        cell: ``"tanh"`` (the seed's cell, default), ``"gru"`` or ``"lstm"``; see rnnplay.model.kinds.
 
     ``forward(x, h0=None)`` returns ``(outputs, h_n)``: outputs are the last layer's hidden state at
-    every step, h_n every layer's state after the last step.
+    every step, h_n every layer's state after the last step. The state is one (L, B, H) tensor,
+    or for the LSTM the pair ``(h, c)`` of them, as in torch.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class RNN(nn.Module):
         batch_first: bool = True,
         bias: bool = True,
         impl: Impl = "fast",
+        cell: str = "tanh",
     ) -> None:
         super().__init__()
         if num_layers < 1:
@@ -57,6 +61,8 @@ class RNN(nn.Module):
                 "dropout acts only between layers, so it has no effect with num_layers=1",
                 stacklevel=2,
             )
+        self.kind: CellKind = cell_kind(cell)
+        self.cell = self.kind.name
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -64,7 +70,7 @@ class RNN(nn.Module):
         self.bias = bias
         self.impl: Impl = impl
         self.cells = nn.ModuleList(
-            RNNCell(input_size if i == 0 else hidden_size, hidden_size, bias=bias)
+            self.kind.cell(input_size if i == 0 else hidden_size, hidden_size, bias=bias)
             for i in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
@@ -73,102 +79,141 @@ class RNN(nn.Module):
     def dropout_p(self) -> float:
         return self.dropout.p if self.dropout is not None else 0.0
 
-    def _check_input(self, x: torch.Tensor, h0: torch.Tensor | None) -> None:
-        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
-        check_shape("x", x, (None, None, self.input_size), f"{layout}")
-        if h0 is not None:
-            B = x.shape[0] if self.batch_first else x.shape[1]
-            check_shape("h0", h0, (self.num_layers, B, self.hidden_size), "(num_layers, B, hidden_size)")
+    # ---- the state --------------------------------------------------------------------------
 
-    def forward(
-        self, x: torch.Tensor, h0: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, I) or (T, B, I), h0 (L, B, H) or None -> (outputs like x with H features, h_n (L, B, H))."""
-        self._check_input(x, h0)
-        if self.impl == "reference":
-            return self.forward_reference(x, h0)
-        # the fast path takes either layout (one autograd node for the whole stack)
-        return forward_fast(self.cells, x, h0, self.dropout_p, self.training, self.batch_first)
+    def init_state(self, batch: int, device=None, dtype=None) -> State:
+        """Zeros in this cell's state type: (L, B, H), or a pair of them for the LSTM."""
+        ref = self.cells[0].Whh.weight
+        shape = (self.num_layers, batch, self.hidden_size)
+        zeros = [torch.zeros(shape, device=device or ref.device, dtype=dtype or ref.dtype)
+                 for _ in range(self.kind.n_state)]
+        return state_from_parts(zeros, self.kind.n_state)
+
+    def check_state(self, h0: State | None, batch: int, layers: int | None = None) -> None:
+        """ValueError naming expected and received shapes unless h0 is None or a state for ``batch``
+        (``layers`` rows per part: num_layers, or twice that for a bidirectional pair of stacks)."""
+        if h0 is None:
+            return
+        what = "(num_layers, B, hidden_size)" if layers is None else "(2 * num_layers, B, hidden_size)"
+        layers = self.num_layers if layers is None else layers
+        n = self.kind.n_state
+        if n > 1 and not (isinstance(h0, (tuple, list)) and len(h0) == n):
+            raise ValueError(f"h0: a {self.cell} state is a tuple ({', '.join(self.kind.state_names)}) "
+                             f"of {what} tensors, got {type(h0).__name__}")
+        if n == 1 and not isinstance(h0, torch.Tensor):
+            raise ValueError(f"h0: a {self.cell} state is one {what} tensor, got {type(h0).__name__}")
+        for name, t in zip(self.kind.state_names, state_parts(h0)):
+            check_shape("h0" if n == 1 else f"h0 ({name})", t, (layers, batch, self.hidden_size), what)
+
+    # ---- running it --------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor, h0: State | None = None) -> tuple[torch.Tensor, State]:
+        """x (B, T, I) or (T, B, I), h0 state or None -> (outputs like x with H features, h_n)."""
+        layout = "(B, T, input_size)" if self.batch_first else "(T, B, input_size)"
+        check_shape("x", x, (None, None, self.input_size), layout)
+        self.check_state(h0, x.shape[0] if self.batch_first else x.shape[1])
+        return self._run(x, h0, self.batch_first, None)
 
     def forward_time_major(
-        self, x: torch.Tensor, h0: torch.Tensor | None = None, embedding: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The fast path on time-major input: x (T, B, I) -> ((T, B, H), (L, B, H)). No checks.
+        self, x: torch.Tensor, h0: State | None = None, embedding: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """x (T, B, I) -> ((T, B, H), h_n) whatever ``batch_first`` says: what the heads call.
 
         With ``embedding`` (V, I), x is (T, B) token indices and layer 1 reads ``embedding[x]``
-        (folded into its input projection, see rnnplay.model.fast).
+        (the fast path folds it into layer 1's input projection, see rnnplay.model.fast).
         """
-        return forward_fast(self.cells, x, h0, self.dropout_p, self.training, embedding=embedding)
-
-    def forward_reference(
-        self, x: torch.Tensor, h0: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The seed's loop: for each time step, for each layer, one cell call."""
-        if not self.batch_first:
-            x = x.transpose(0, 1)  # (B, T, I)
-        B, T, _ = x.shape
-        if h0 is None:
-            hidden_states = [x.new_zeros(B, self.hidden_size) for _ in range(self.num_layers)]
+        if embedding is None:
+            check_shape("x", x, (None, None, self.input_size), "(T, B, input_size)")
         else:
-            hidden_states = list(h0.unbind(0))  # L x (B, H)
+            check_shape("x", x, (None, None), "(T, B) of token indices")
+        self.check_state(h0, x.shape[1])
+        return self._run(x, h0, False, embedding)
+
+    def _run(self, x, h0, batch_first: bool, embedding):
+        if self.impl == "reference":
+            if embedding is not None:
+                x = nn.functional.embedding(x, embedding)  # (T, B, E)
+            return self._reference(x, h0, batch_first)
+        out, parts = forward_fast(self.kind, self.cells, x, state_parts(h0), self.dropout_p, self.training,
+                                  batch_first, embedding)
+        return out, state_from_parts(parts, self.kind.n_state)
+
+    @torch.no_grad()
+    def layer_outputs(
+        self, x: torch.Tensor, h0: State | None = None, embedding: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """Every layer's hidden outputs h for time-major x, L x (T, B, H), without gradients
+        (the fast path in eval mode, whatever ``impl``): what a probe of the hidden states reads."""
+        layers: list[torch.Tensor] = []
+        with tap_hidden(layers.extend):
+            out, parts = forward_fast(self.kind, self.cells, x, state_parts(h0), 0.0, False, False, embedding)
+        return layers
+
+    def forward_reference(self, x: torch.Tensor, h0: State | None = None) -> tuple[torch.Tensor, State]:
+        """The seed's loop: for each time step, for each layer, one cell call."""
+        return self._reference(x, h0, self.batch_first)
+
+    def _reference(self, x: torch.Tensor, h0: State | None, batch_first: bool) -> tuple[torch.Tensor, State]:
+        if not batch_first:
+            x = x.transpose(0, 1)  # (B, T, I)
+        T = x.shape[1]
+        n = self.kind.n_state
+        if h0 is None:
+            states: list = [None] * self.num_layers  # each cell starts from zeros
+        else:
+            parts = state_parts(h0)
+            states = [state_from_parts([p[k] for p in parts], n) for k in range(self.num_layers)]
         outputs = []
         for t in range(T):
             x_t = x[:, t, :]  # (B, I): input at time t
             for layer in range(self.num_layers):
-                hidden_states[layer] = self.cells[layer](x_t, hidden_states[layer])
-                x_t = hidden_states[layer]
+                states[layer] = self.cells[layer](x_t, states[layer])
+                x_t = hidden_of(states[layer])  # (B, H)
                 if self.dropout is not None and layer < self.num_layers - 1:
                     x_t = self.dropout(x_t)
-            outputs.append(hidden_states[-1].unsqueeze(1))  # (B, 1, H)
+            outputs.append(hidden_of(states[-1]).unsqueeze(1))  # (B, 1, H)
         out = torch.cat(outputs, dim=1)  # (B, T, H)
-        if not self.batch_first:
+        if not batch_first:
             out = out.transpose(0, 1)  # (T, B, H)
-        return out, torch.stack(hidden_states, dim=0)  # (L, B, H)
+        finals = [state_parts(s) for s in states]
+        h_n = [torch.stack([f[j] for f in finals], dim=0) for j in range(n)]  # (L, B, H) each
+        return out, state_from_parts(h_n, n)
 
-    # ---- interop with torch.nn.RNN ------------------------------------------------------------
+    # ---- interop with torch.nn.RNN / GRU / LSTM ------------------------------------------------
 
-    def to_torch(self) -> nn.RNN:
-        """A torch.nn.RNN (tanh) with identical weights, on the same device and dtype."""
+    def to_torch(self) -> nn.RNNBase:
+        """torch's module of this kind (nn.RNN tanh / nn.GRU / nn.LSTM) with identical weights."""
         ref = self.cells[0].Wxh.weight
-        module = nn.RNN(
-            self.input_size,
-            self.hidden_size,
-            num_layers=self.num_layers,
-            nonlinearity="tanh",
-            bias=self.bias,
-            batch_first=self.batch_first,
-            dropout=self.dropout_p,
-            device=ref.device,
-            dtype=ref.dtype,
+        module = self.kind.torch_module(
+            self.input_size, self.hidden_size, num_layers=self.num_layers, bias=self.bias,
+            batch_first=self.batch_first, dropout=self.dropout_p, device=ref.device, dtype=ref.dtype,
+            **self.kind.torch_kwargs,
         )
         with torch.no_grad():
             for k, cell in enumerate(self.cells):
-                _copy_cell_to(module, cell, f"l{k}")
+                copy_cell(cell, module, f"l{k}", to_torch=True)
         module.train(self.training)
         return module
 
     @classmethod
-    def from_torch(cls, module: nn.RNN, impl: Impl = "fast") -> RNN:
-        """Build an RNN with the weights of a unidirectional tanh torch.nn.RNN."""
-        _check_torch_rnn(module, bidirectional=False)
+    def from_torch(cls, module: nn.RNNBase, impl: Impl = "fast") -> RNN:
+        """Build an RNN with the weights of a unidirectional torch.nn.RNN (tanh), GRU or LSTM."""
+        kind = torch_kind(module, bidirectional=False)
         ref = module.weight_ih_l0
         rnn = cls(
-            module.input_size,
-            module.hidden_size,
-            num_layers=module.num_layers,
-            dropout=module.dropout,
-            batch_first=module.batch_first,
-            bias=module.bias,
-            impl=impl,
+            module.input_size, module.hidden_size, num_layers=module.num_layers, dropout=module.dropout,
+            batch_first=module.batch_first, bias=module.bias, impl=impl, cell=kind.name,
         ).to(device=ref.device, dtype=ref.dtype)
         with torch.no_grad():
             for k, cell in enumerate(rnn.cells):
-                _copy_cell_from(module, cell, f"l{k}")
+                copy_cell(cell, module, f"l{k}", to_torch=False)
         rnn.train(module.training)
         return rnn
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.cell != "tanh":
+            s += f", cell={self.cell!r}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if self.dropout_p:
@@ -182,119 +227,44 @@ class RNN(nn.Module):
         return s
 
 
-def _copy_cell_to(module: nn.RNN, cell: RNNCell, suffix: str) -> None:
-    getattr(module, f"weight_ih_{suffix}").copy_(cell.Wxh.weight)
-    getattr(module, f"weight_hh_{suffix}").copy_(cell.Whh.weight)
-    if cell.bias:
-        getattr(module, f"bias_ih_{suffix}").copy_(cell.Wxh.bias)
-        getattr(module, f"bias_hh_{suffix}").copy_(cell.Whh.bias)
+TORCH_NAMES = (("Wxh", "weight", "weight_ih"), ("Whh", "weight", "weight_hh"),
+               ("Wxh", "bias", "bias_ih"), ("Whh", "bias", "bias_hh"))  # ours -> torch's, + _l{k}[_reverse]
 
 
-def _copy_cell_from(module: nn.RNN, cell: RNNCell, suffix: str) -> None:
-    cell.Wxh.weight.copy_(getattr(module, f"weight_ih_{suffix}"))
-    cell.Whh.weight.copy_(getattr(module, f"weight_hh_{suffix}"))
-    if cell.bias:
-        cell.Wxh.bias.copy_(getattr(module, f"bias_ih_{suffix}"))
-        cell.Whh.bias.copy_(getattr(module, f"bias_hh_{suffix}"))
+def copy_cell(cell, module: nn.Module, suffix: str, to_torch: bool) -> None:
+    """Copy one cell's parameters to (or from) torch's ``weight_ih_{suffix}`` etc. Same gate order."""
+    for lin, kind, name in TORCH_NAMES:
+        if kind == "bias" and not cell.bias:
+            continue
+        ours, theirs = getattr(getattr(cell, lin), kind), getattr(module, f"{name}_{suffix}")
+        (theirs if to_torch else ours).copy_(ours if to_torch else theirs)
 
 
-def _check_torch_rnn(module: nn.Module, bidirectional: bool) -> None:
-    if not isinstance(module, nn.RNN):
-        raise TypeError(f"expected a torch.nn.RNN, got {type(module).__name__}")
-    if module.nonlinearity != "tanh":
-        raise ValueError(f"only tanh RNNs convert, this one uses {module.nonlinearity!r}")
+def torch_kind(module: nn.Module, bidirectional: bool) -> CellKind:
+    """The cell kind of a torch RNN module, or TypeError / ValueError saying why it does not convert."""
+    from rnnplay.model.kinds import KINDS
+
+    kind = next((k for k in KINDS.values() if type(module) is k.torch_module), None)
+    if kind is None:
+        names = ", ".join(f"torch.nn.{k.torch_module.__name__}" for k in KINDS.values())
+        raise TypeError(f"expected one of {names}, got {type(module).__name__}")
+    for key, value in kind.torch_kwargs.items():
+        if getattr(module, key) != value:
+            raise ValueError(f"only {key}={value!r} converts, this one has {getattr(module, key)!r}")
     if module.bidirectional != bidirectional:
         want = "a bidirectional" if bidirectional else "a unidirectional"
-        raise ValueError(f"expected {want} torch.nn.RNN, got bidirectional={module.bidirectional}")
+        raise ValueError(f"expected {want} torch module, got bidirectional={module.bidirectional}")
     if getattr(module, "proj_size", 0):
-        raise ValueError("torch.nn.RNN with proj_size does not convert")
+        raise ValueError("a torch.nn.LSTM with proj_size does not convert")
+    return kind
 
 
-class BidirectionalRNN(nn.Module):
-    """Two independent RNN stacks, ``forward_rnn`` and ``backward_rnn`` (the seed's design).
+def interleave_directions(fwd: State, bwd: State) -> State:
+    """Two (L, B, H) states -> (2L, B, H), index 2 * layer + direction (torch's layout)."""
+    parts = [torch.stack([f, b], dim=1).flatten(0, 1) for f, b in zip(state_parts(fwd), state_parts(bwd))]
+    return state_from_parts(parts, len(parts))
 
-    The backward stack reads the input flipped on time; its outputs are flipped back, so position
-    t of the result is ``cat(forward state after x_0..x_t, backward state after x_{T-1}..x_t)``:
-    outputs are (B, T, 2H) (or (T, B, 2H) when ``batch_first=False``).
 
-    Final states, ``h_n`` (and ``h0``), are (2 * num_layers, B, H) laid out as in torch.nn.RNN:
-    index ``2 * layer + direction``, direction 0 forward, 1 backward. The backward stack's final
-    state is its state after reading x_0, i.e. at the start of the sequence.
-
-    Unlike torch.nn.RNN(bidirectional=True, num_layers>1), each direction is its own stack, so
-    layer 2 of the forward stack sees only layer 1 of the forward stack. With num_layers=1 the two
-    are the same model, and ``to_torch`` / ``from_torch`` convert between them.
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        batch_first: bool = True,
-        bias: bool = True,
-        impl: Impl = "fast",
-    ) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.batch_first = batch_first
-        self.bias = bias
-        kw = dict(num_layers=num_layers, dropout=dropout, batch_first=batch_first, bias=bias, impl=impl)
-        self.forward_rnn = RNN(input_size, hidden_size, **kw)
-        self.backward_rnn = RNN(input_size, hidden_size, **kw)
-
-    def forward(
-        self, x: torch.Tensor, h0: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, I) -> (outputs (B, T, 2H), h_n (2L, B, H)); time-first likewise."""
-        time_dim = 1 if self.batch_first else 0
-        check_shape("x", x, (None, None, self.input_size))
-        h0_f = h0_b = None
-        if h0 is not None:
-            B = x.shape[1 - time_dim]
-            check_shape("h0", h0, (2 * self.num_layers, B, self.hidden_size), "(2 * num_layers, B, hidden_size)")
-            h0_f, h0_b = h0[0::2], h0[1::2]  # (L, B, H) each
-        fwd_out, fwd_h = self.forward_rnn(x, h0_f)
-        bwd_out, bwd_h = self.backward_rnn(x.flip(dims=[time_dim]), h0_b)
-        bwd_out = bwd_out.flip(dims=[time_dim])
-        outputs = torch.cat([fwd_out, bwd_out], dim=-1)  # (B, T, 2H)
-        h_n = torch.stack([fwd_h, bwd_h], dim=1).flatten(0, 1)  # (2L, B, H), index 2*layer + dir
-        return outputs, h_n
-
-    def to_torch(self) -> nn.RNN:
-        """torch.nn.RNN(bidirectional=True) with identical weights (num_layers=1 only)."""
-        if self.num_layers != 1:
-            raise ValueError(
-                "to_torch needs num_layers=1: with more layers torch's bidirectional RNN feeds both "
-                "directions into each layer, a different model from two independent stacks"
-            )
-        ref = self.forward_rnn.cells[0].Wxh.weight
-        module = nn.RNN(
-            self.input_size, self.hidden_size, num_layers=1, nonlinearity="tanh", bias=self.bias,
-            batch_first=self.batch_first, bidirectional=True, device=ref.device, dtype=ref.dtype,
-        )
-        with torch.no_grad():
-            _copy_cell_to(module, self.forward_rnn.cells[0], "l0")
-            _copy_cell_to(module, self.backward_rnn.cells[0], "l0_reverse")
-        module.train(self.training)
-        return module
-
-    @classmethod
-    def from_torch(cls, module: nn.RNN, impl: Impl = "fast") -> BidirectionalRNN:
-        """Build from torch.nn.RNN(bidirectional=True, num_layers=1)."""
-        _check_torch_rnn(module, bidirectional=True)
-        if module.num_layers != 1:
-            raise ValueError(f"from_torch needs num_layers=1, got {module.num_layers}")
-        ref = module.weight_ih_l0
-        birnn = cls(
-            module.input_size, module.hidden_size, num_layers=1, batch_first=module.batch_first,
-            bias=module.bias, impl=impl,
-        ).to(device=ref.device, dtype=ref.dtype)
-        with torch.no_grad():
-            _copy_cell_from(module, birnn.forward_rnn.cells[0], "l0")
-            _copy_cell_from(module, birnn.backward_rnn.cells[0], "l0_reverse")
-        birnn.train(module.training)
-        return birnn
+def split_directions(h0: State) -> tuple[State, State]:
+    """The inverse of :func:`interleave_directions`."""
+    return map_state(lambda t: t[0::2], h0), map_state(lambda t: t[1::2], h0)

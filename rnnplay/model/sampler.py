@@ -1,17 +1,24 @@
-"""One-step inference for CharRNN: no autograd, preallocated buffers, the hidden state carried.
+"""One-step inference for CharRNN: no autograd, preallocated buffers, the state carried.
 
 A :class:`Sampler` takes a snapshot of a CharRNN's weights when it is built (a few hundred KB),
 so it can sample from a model that keeps training in another thread. The snapshot folds what
-can be folded ahead of time, so that a step is a short chain of ``out=`` ops:
+can be folded ahead of time, so that a step is a short chain of ``out=`` ops; what folds is the
+cell kind's business (its ``sampler_weights`` and ``stepper``, rnnplay/model/<kind>_cell.py).
+For the tanh cell:
 
 * layer 1's input projection of every character: ``E @ Wxh1^T + b_xh1 + b_hh1`` is a (V, H) table,
   so the embedding and layer 1's input matmul become one row lookup;
 * each later layer's two matmuls become one: the state lives in one (B, L*H) buffer, layer by
   layer, so ``[h_{l-1} | h_l]`` is a (B, 2H) view and ``[Wxh_l^T ; Whh_l^T]`` one (2H, H) matrix;
-* both biases of each layer into one vector; for a scalar temperature, 1/T into the head's
-  weights and its bias into the pre-drawn Gumbel noise (see ``choose``).
+* both biases of each layer into one vector.
 
-Per character at batch 1 with 3 layers: 9 small ops (lookup, 3 matmuls, 3 tanh, head, argmax).
+Here, for every kind: for a scalar temperature, 1/T into the head's weights and its bias into the
+pre-drawn Gumbel noise (see ``choose``). Per character at batch 1 with 3 tanh layers: 9 small ops
+(lookup, 3 matmuls, 3 tanh, head, argmax).
+
+A state is what the model's forward takes and returns: (L, B, H), or for the LSTM the pair (h, c).
+The working state is one (B, L*H) buffer per part; the top layer's h is the last H columns of the
+first buffer.
 """
 
 from __future__ import annotations
@@ -20,96 +27,89 @@ from collections.abc import Iterator
 
 import torch
 
+from rnnplay.model.cell import State, state_from_parts, state_parts
+
 
 class Sampler:
     """Autoregressive sampling from a snapshot of a CharRNN (see the module docstring)."""
 
     def __init__(self, model) -> None:
+        rnn = model.rnn
+        self.kind = rnn.kind
         with torch.no_grad():
-            cells = model.rnn.cells
-            c0 = cells[0]
-            table = model.embedding.weight @ c0.Wxh.weight.t()  # (V, H)
-            if c0.bias:
-                table = table + (c0.Wxh.bias + c0.Whh.bias)
-            self.table = table.contiguous()  # (V, H)
-            self.Whh0T = c0.Whh.weight.t().contiguous()  # (H, H)
-            # layer l >= 1: [h_{l-1} | h_l] @ Wcat_l + bias_l, Wcat_l = [Wxh_l^T ; Whh_l^T] (2H, H)
-            self.Wcat = [torch.cat([c.Wxh.weight.t(), c.Whh.weight.t()], dim=0).contiguous() for c in cells[1:]]
-            zero = torch.zeros_like(c0.Whh.weight[0])
-            self.bias = [(c.Wxh.bias + c.Whh.bias) if c.bias else zero.clone() for c in cells[1:]]  # (H,)
+            self.weights = self.kind.sampler_weights(rnn.cells, model.embedding.weight.detach())
             self.fcT = model.fc.weight.t().contiguous()  # (H, V)
             self.fc_b = model.fc.bias.detach().clone()  # (V,)
-        self.num_layers = len(cells)
+        self.num_layers = len(rnn.cells)
         self.hidden_size = model.hidden_size
         self.vocab_size = model.vocab_size
-        self.device = self.table.device
-        self.dtype = self.table.dtype
+        self.device = self.fcT.device
+        self.dtype = self.fcT.dtype
 
     # ---- the recurrence ---------------------------------------------------------------------
 
-    def new_state(self, batch: int) -> torch.Tensor:
-        """Zeros (L, B, H): the state before any character."""
-        return torch.zeros(self.num_layers, batch, self.hidden_size, device=self.device, dtype=self.dtype)
+    def new_state(self, batch: int) -> State:
+        """Zeros: the state before any character, (L, B, H) or the LSTM's pair of them."""
+        parts = [torch.zeros(self.num_layers, batch, self.hidden_size, device=self.device, dtype=self.dtype)
+                 for _ in range(self.kind.n_state)]
+        return state_from_parts(parts, self.kind.n_state)
 
-    def _flat_state(self, h0: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """The working state (B, L*H), layer by layer along the last dim; from h0 (L, B, H) or zeros."""
-        S = torch.zeros(batch, self.num_layers * self.hidden_size, device=self.device, dtype=self.dtype)
+    def _flat_state(self, h0: State | None, batch: int) -> tuple[torch.Tensor, ...]:
+        """The working state, one (B, L*H) buffer per part, layer by layer along the last dim;
+        from h0 (the model's state type) or zeros."""
+        flat = tuple(torch.zeros(batch, self.num_layers * self.hidden_size, device=self.device, dtype=self.dtype)
+                     for _ in range(self.kind.n_state))
         if h0 is not None:
-            self._as_layers(S).copy_(h0)
-        return S
+            parts = state_parts(h0)
+            if len(parts) != len(flat):
+                raise ValueError(f"h0: a {self.kind.name} state has {len(flat)} part(s), got {len(parts)}")
+            for S, part in zip(flat, parts):
+                self._as_layers(S).copy_(part)
+        return flat
 
     def _as_layers(self, S: torch.Tensor) -> torch.Tensor:
         """(B, L*H) -> an (L, B, H) view of the same memory."""
         return S.view(S.shape[0], self.num_layers, self.hidden_size).transpose(0, 1)
 
-    def _stepper(self, S: torch.Tensor):
-        """A closure feeding one character per row into the state S (B, L*H), in place."""
-        H, L = self.hidden_size, self.num_layers
-        tmp = torch.empty(S.shape[0], H, device=self.device, dtype=self.dtype)  # (B, H)
-        table, Whh0T = self.table, self.Whh0T
-        h = [S[:, k * H:(k + 1) * H] for k in range(L)]  # L x (B, H) views
-        pairs = [(self.bias[k - 1], S[:, (k - 1) * H:(k + 1) * H], self.Wcat[k - 1], h[k]) for k in range(1, L)]
-        index_select, addmm, tanh = torch.index_select, torch.addmm, torch.tanh
+    def _state_view(self, flat: tuple[torch.Tensor, ...]) -> State:
+        """The working state as the model's state type, views of the same memory."""
+        return state_from_parts([self._as_layers(S) for S in flat], self.kind.n_state)
 
-        def step(idx: torch.Tensor) -> None:  # idx (B,) long
-            index_select(table, 0, idx, out=tmp)  # (B, H): layer 1's projected input
-            tmp.addmm_(h[0], Whh0T)
-            tanh(tmp, out=h[0])
-            for bias, pair, W, h_k in pairs:
-                addmm(bias, pair, W, out=tmp)  # (B, H): [h_{k-1} | h_k] @ [Wxh^T ; Whh^T]
-                tanh(tmp, out=h_k)
+    def _stepper(self, flat: tuple[torch.Tensor, ...]):
+        """A closure feeding one character per row (idx (B,) long) into the working state, in place."""
+        return self.kind.stepper(self.weights, flat, self.hidden_size, self.num_layers)
 
-        return step
-
-    def _logits(self, S: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        top = S[:, (self.num_layers - 1) * self.hidden_size:]  # (B, H)
+    def _logits(self, flat: tuple[torch.Tensor, ...], out: torch.Tensor | None = None) -> torch.Tensor:
+        top = flat[0][:, (self.num_layers - 1) * self.hidden_size:]  # (B, H): the top layer's h
         if out is None:
             return torch.addmm(self.fc_b, top, self.fcT)  # (B, V)
         return torch.addmm(self.fc_b, top, self.fcT, out=out)
 
     @torch.no_grad()
-    def step(self, idx: torch.Tensor, h: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
-        """Feed one character per row. idx (B,) long; h (L, B, H) is updated in place -> logits (B, V)."""
-        S = self._flat_state(h, idx.shape[0])
-        self._stepper(S)(idx)
-        h.copy_(self._as_layers(S))
-        return self._logits(S, logits)
+    def step(self, idx: torch.Tensor, h: State, logits: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed one character per row. idx (B,) long; the state h ((L, B, H) or the LSTM's (h, c))
+        is updated in place -> logits (B, V)."""
+        flat = self._flat_state(h, idx.shape[0])
+        self._stepper(flat)(idx)
+        for part, S in zip(state_parts(h), flat):
+            part.copy_(self._as_layers(S))
+        return self._logits(flat, logits)
 
-    def _read(self, prime: torch.Tensor, h0: torch.Tensor | None) -> tuple[torch.Tensor, object]:
-        """Read a prefix (B, T) into a fresh working state -> (S (B, L*H), its stepper)."""
+    def _read(self, prime: torch.Tensor, h0: State | None) -> tuple[tuple[torch.Tensor, ...], object]:
+        """Read a prefix (B, T) into a fresh working state -> (flat state, its stepper)."""
         if prime.dim() != 2 or prime.shape[1] < 1:
             raise ValueError(f"prime: expected shape (B, T) with T >= 1, got {tuple(prime.shape)}")
-        S = self._flat_state(None if h0 is None else h0.to(self.dtype), prime.shape[0])
-        step = self._stepper(S)
+        flat = self._flat_state(h0, prime.shape[0])
+        step = self._stepper(flat)
         for idx in prime.to(self.device).t():  # (B,) per step
             step(idx)
-        return S, step
+        return flat, step
 
     @torch.no_grad()
-    def prime(self, prime: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Read a prefix. prime (B, T) long, T >= 1 -> (logits after the last character (B, V), h (L, B, H))."""
-        S, _ = self._read(prime, h0)
-        return self._logits(S), self._as_layers(S)
+    def prime(self, prime: torch.Tensor, h0: State | None = None) -> tuple[torch.Tensor, State]:
+        """Read a prefix. prime (B, T) long, T >= 1 -> (logits after the last character (B, V), state)."""
+        flat, _ = self._read(prime, h0)
+        return self._logits(flat), self._state_view(flat)
 
     # ---- choosing the next character --------------------------------------------------------
     #
@@ -171,13 +171,14 @@ class Sampler:
         return cls._pick(logits, cls._inv_temp(temperature, logits), noise, top_k, greedy, out,
                          torch.empty_like(logits))
 
-    def _picker(self, S: torch.Tensor, temperature: float | torch.Tensor, top_k: int | None, greedy: bool):
-        """(pick(noise_row, out), noise_bias): pick writes the next indices (B,) drawn from the state S.
+    def _picker(self, flat: tuple[torch.Tensor, ...], temperature: float | torch.Tensor, top_k: int | None, greedy: bool):
+        """(pick(noise_row, out), noise_bias): pick writes the next indices (B,) drawn from the state.
 
         For a scalar temperature without top-k the head is pre-scaled by 1/T and its scaled bias is
         added to the whole noise chunk (noise_bias), so a pick is one addmm and one argmax.
         """
-        top = S[:, (self.num_layers - 1) * self.hidden_size:]  # (B, H)
+        S = flat[0]
+        top = S[:, (self.num_layers - 1) * self.hidden_size:]  # (B, H): the top layer's h
         buf = torch.empty(S.shape[0], self.vocab_size, device=self.device, dtype=self.dtype)  # (B, V)
         addmm, argmax = torch.addmm, torch.argmax
         fc_b, fcT = self.fc_b, self.fcT
@@ -201,11 +202,11 @@ class Sampler:
             choose(logits, inv_temp, noise, top_k, False, out, buf)
         return pick_general, None
 
-    def _run(self, S, step, length, temperature, top_k, greedy, generator, out, feed_last) -> Iterator[torch.Tensor]:
-        """The sampling loop: pick from S, feed the pick back (not after the last one unless
+    def _run(self, flat, step, length, temperature, top_k, greedy, generator, out, feed_last) -> Iterator[torch.Tensor]:
+        """The sampling loop: pick from the state, feed the pick back (not after the last one unless
         feed_last), yield the (B,) indices. With ``out`` (N, B) the picks are written there."""
-        B = S.shape[0]
-        pick, noise_bias = self._picker(S, temperature, top_k, greedy)
+        B = flat[0].shape[0]
+        pick, noise_bias = self._picker(flat, temperature, top_k, greedy)
         nxt = torch.empty(B, dtype=torch.long, device=self.device)
         for start in range(0, length, self._CHUNK):
             steps = min(self._CHUNK, length - start)
@@ -232,9 +233,10 @@ class Sampler:
         top_k: int | None = None,
         greedy: bool = False,
         generator: torch.Generator | None = None,
-        h0: torch.Tensor | None = None,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield ``(next indices (B,), hidden state (L, B, H) after reading them)`` ``length`` times.
+        h0: State | None = None,
+    ) -> Iterator[tuple[torch.Tensor, State]]:
+        """Yield ``(next indices (B,), state after reading them)`` ``length`` times; the state is
+        (L, B, H), or for the LSTM the pair (h, c) of them (``cell.hidden_of`` gives h).
 
         The state yielded with a character is the one after that character has been fed back,
         i.e. the activations the model had while *reading* it (what a per-character colouring
@@ -242,9 +244,9 @@ class Sampler:
         ``stream`` give the same characters for the same generator state.
         """
         _check_sampling_args(length, temperature, top_k)
-        S, step = self._read(prime, h0)
-        h = self._as_layers(S)  # (L, B, H) view of the working state
-        for nxt in self._run(S, step, length, temperature, top_k, greedy, generator, None, True):
+        flat, step = self._read(prime, h0)
+        h = self._state_view(flat)  # (L, B, H) views of the working state
+        for nxt in self._run(flat, step, length, temperature, top_k, greedy, generator, None, True):
             yield nxt, h
 
     @torch.no_grad()
@@ -256,13 +258,13 @@ class Sampler:
         top_k: int | None = None,
         greedy: bool = False,
         generator: torch.Generator | None = None,
-        h0: torch.Tensor | None = None,
+        h0: State | None = None,
     ) -> torch.Tensor:
         """prime (B, T) -> (B, length) new indices. One step per new character."""
         _check_sampling_args(length, temperature, top_k)
-        S, step = self._read(prime, h0)
-        out = torch.empty(length, S.shape[0], dtype=torch.long, device=self.device)  # (N, B) time-major
-        for _ in self._run(S, step, length, temperature, top_k, greedy, generator, out, False):
+        flat, step = self._read(prime, h0)
+        out = torch.empty(length, flat[0].shape[0], dtype=torch.long, device=self.device)  # (N, B) time-major
+        for _ in self._run(flat, step, length, temperature, top_k, greedy, generator, out, False):
             pass
         return out.t()  # (B, N)
 

@@ -5,12 +5,14 @@ Layout (format ``rnnplay-checkpoint``, version :data:`FORMAT_VERSION`), plain ty
 ``torch.load(..., weights_only=True)``::
 
     format, version, rnnplay_version, kind="charrnn", reason, saved_at
-    config      the TrainConfig as a dict            model   CharRNN constructor arguments
+    config      the TrainConfig as a dict            model   CharRNN constructor arguments (CharRNN.describe();
+                                                             "cell" absent in older files: tanh)
     vocab       the characters as one str            corpus  name, kind, location, fingerprint, chars
     weights     model state_dict                     optimizer  Adam state_dict
     scheduler   the LR schedule's state              step    optimizer steps done
     rng         {"torch": CPU RNG state, "cuda": [per-device states]}
-    data        {"batches": the batch stream's position and generator state, "hidden": carried state}
+    data        {"batches": the batch stream's position and generator state, "hidden": carried state,
+                 (L, B, H) or for the LSTM a tuple (h, c) of them}
     history     {"train_loss": (step,) float32, "val_step": long, "val_loss": float32}
     best_val_loss, references
 
@@ -34,6 +36,7 @@ from pathlib import Path
 import torch
 
 from rnnplay.errors import UserError
+from rnnplay.model.cell import map_state
 
 FORMAT = "rnnplay-checkpoint"
 FORMAT_VERSION = 1
@@ -210,6 +213,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     return payload
 
 
+def model_cell(m: dict) -> str:
+    """The cell kind of a checkpoint's model description; one written before cells were chosen is tanh."""
+    return m.get("cell", "tanh")
+
+
 def model_from_checkpoint(payload: dict):
     """(CharRNN with the checkpoint's weights on the CPU, in eval mode, Vocab)."""
     from rnnplay.data.vocab import Vocab
@@ -219,7 +227,8 @@ def model_from_checkpoint(payload: dict):
         vocab = Vocab.from_string(payload["vocab"])
         m = payload["model"]
         model = CharRNN(int(m["vocab_size"]), int(m["hidden_size"]), int(m["num_layers"]),
-                        embed_size=int(m["embed_size"]), dropout=float(m.get("dropout", 0.0)))
+                        embed_size=int(m["embed_size"]), dropout=float(m.get("dropout", 0.0)),
+                        cell=model_cell(m))
         model.load_state_dict(payload["weights"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise UserError(f"checkpoint's model does not fit its own description ({type(exc).__name__}); "
@@ -247,9 +256,7 @@ def payload(run, reason: str) -> dict:
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "run_uid": getattr(run, "run_uid", None),
         "config": _portable_config(run),
-        "model": {"vocab_size": model.vocab_size, "hidden_size": model.hidden_size,
-                  "num_layers": model.num_layers, "embed_size": model.embed_size,
-                  "dropout": float(run.config.dropout)},
+        "model": {**model.describe(), "dropout": float(run.config.dropout)},
         "vocab": run.vocab.to_string(),
         "corpus": {"corpus": run.corpus_info.name, "corpus_kind": run.corpus_info.kind,
                    "corpus_location": run.corpus_info.location, "fingerprint": run.corpus_info.fingerprint,
@@ -260,7 +267,7 @@ def payload(run, reason: str) -> dict:
         "step": int(state.step),
         "rng": {"torch": state.rng_cpu, "cuda": state.rng_cuda},
         "data": {"batches": run.batches.state_dict(),
-                 "hidden": None if state.hidden is None else state.hidden.detach().cpu()},
+                 "hidden": map_state(lambda t: t.detach().cpu(), state.hidden)},  # a tensor or (h, c)
         "history": {"train_loss": torch.tensor(state.train_loss, dtype=torch.float32),
                     "val_step": torch.tensor(state.val_step, dtype=torch.long),
                     "val_loss": torch.tensor(state.val_loss, dtype=torch.float32)},
@@ -296,8 +303,7 @@ def restore_state(payload: dict, model, optimizer, batches, state, device) -> No
         model.load_state_dict(payload["weights"])
         optimizer.load_state_dict(payload["optimizer"])
         batches.load_state_dict(payload["data"]["batches"])
-        hidden = payload["data"].get("hidden")
-        state.hidden = hidden.to(device) if hidden is not None else None
+        state.hidden = map_state(lambda t: t.to(device), payload["data"].get("hidden"))
         state.step = int(payload["step"])
         state.trained_s = float(payload.get("trained_s") or 0.0)  # absent before --minutes
         hist = payload.get("history", {})

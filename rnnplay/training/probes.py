@@ -42,23 +42,19 @@ def hidden_stats(run: Run, last_batch: tuple[torch.Tensor, torch.Tensor], n_unit
     """The same statistics from an extra no-grad pass over the first SAT_SEQS sequences of the last
     batch with the current weights (for models whose training forward cannot be tapped).
 
-    ``last_batch`` is (x, h0): the batch's inputs (B, T) and the state carried into it (L, B, H).
+    ``last_batch`` is (x, h0): the batch's inputs (B, T) and the state carried into it ((L, B, H)
+    or the LSTM's (h, c)).
     """
-    from rnnplay.model.fast import forward_fast
+    from rnnplay.model.cell import select_batch
 
     model = run.model
     rnn = getattr(model, "rnn", None)
-    if rnn is None or not hasattr(rnn, "cells"):
+    if rnn is None or not hasattr(rnn, "layer_outputs"):
         return None
     x, h0_all = last_batch
     xs = x[:SAT_SEQS]  # (b, T)
-    h0_all = h0_all[:, : xs.shape[0]]  # (L, b, H): the state carried into this batch
-    layer_in = model.embedding(xs.t())  # (T, b, E)
-    states = []
-    for layer, cell in enumerate(rnn.cells):
-        out, _ = forward_fast([cell], layer_in, h0_all[layer : layer + 1], 0.0, False)  # (T, b, H)
-        states.append(out)
-        layer_in = out
+    h0 = select_batch(h0_all, slice(0, xs.shape[0]))  # (L, b, H) (each part): the state carried into this batch
+    states = rnn.layer_outputs(xs.t(), h0, embedding=model.embedding.weight)  # L x (T, b, H)
     return stats_from_states(run.state.step, states, n_units)
 
 

@@ -62,6 +62,7 @@ from rnnplay.training.events import (
 from rnnplay.training import checkpoint as run_state
 from rnnplay.training import probes
 from rnnplay.model import fast
+from rnnplay.model.cell import detach_state
 
 GOOD_EVERY = 50
 EXPLODE_STEPS = 3
@@ -154,12 +155,12 @@ class Trainer:
         x = x.to(run.device, non_blocking=True)
         y = y.to(run.device, non_blocking=True)
         if reset or state.hidden is None:
-            state.hidden = torch.zeros(model.num_layers, x.shape[0], model.hidden_size, device=run.device)
+            state.hidden = model.init_state(x.shape[0], device=run.device)  # (L, B, H), or the LSTM's (h, c)
         lr = run.schedule(state.step, state.trained_s)
         for group in run.optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        h0 = state.hidden  # (L, B, H); replaced below, never modified in place
+        h0 = state.hidden  # (L, B, H) or (h, c); replaced below, never modified in place
         self._tapped = None
         if tap_hidden:
             with fast.tap_hidden(self._take_states):
@@ -177,7 +178,7 @@ class Trainer:
         if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
             raise Diverged(f"the loss became {loss_v} (gradient norm {norm_v})", state.step + 1)
         run.optimizer.step()
-        state.hidden = h_n.detach()
+        state.hidden = detach_state(h_n)
         state.step += 1
         state.train_loss.append(loss_v)
         if loss_v > self._explode_at:

@@ -9,7 +9,8 @@ Refused, each with one line: a step that is not a whole number >= 0; a config th
 a model description that disagrees with the config, the vocabulary or the weights' names and
 shapes; weights or optimizer moments that hold NaN or infinity (a diverged run's, which would sample
 garbage or be "kept" as last good weights); optimizer moments shaped unlike their weights; a carried
-hidden state not shaped (layers, batch, hidden); RNG states that are not torch's byte states.
+hidden state not shaped (layers, batch, hidden) (for a cell with a state of several parts, such as
+the LSTM's (h, c), a tuple of them); an unknown cell kind; RNG states that are not torch's byte states.
 """
 
 from __future__ import annotations
@@ -50,22 +51,37 @@ def check_payload(payload: dict, name: str) -> None:
     embed = config.embed if config.embed is not None else config.hidden
     if (config.hidden, config.layers, embed) != (m["hidden_size"], m["num_layers"], m["embed_size"]):
         raise _damaged(name, "has a config that disagrees with its model description")
-    expected = _expected_shapes(m)
+    kind = _cell_kind(m, name)
+    expected = _expected_shapes(m, kind.name)
     _check_weights(payload.get("weights"), expected, name)
     _check_optimizer(payload.get("optimizer"), list(expected.values()), name)
-    _check_hidden(payload.get("data"), (m["num_layers"], config.batch_size, m["hidden_size"]), name)
+    _check_hidden(payload.get("data"), (m["num_layers"], config.batch_size, m["hidden_size"]), kind, name)
     _check_rng(payload.get("rng"), name)
     best = payload.get("best_val_loss")
     if best is not None and not (isinstance(best, (int, float)) and math.isfinite(best)):
         raise _damaged(name, f"has a best validation loss of {best!r}")
 
 
-def _expected_shapes(m: dict) -> dict[str, tuple[int, ...]]:
+def _cell_kind(m: dict, name: str):
+    """The described model's cell kind (absent: tanh, as checkpoints before cells were chosen)."""
+    from rnnplay.model.kinds import KINDS, cell_kind
+    from rnnplay.training.checkpoint import model_cell
+
+    cell = model_cell(m)
+    try:
+        return cell_kind(cell)
+    except ValueError:
+        raise UserError(f"checkpoint {name!r} describes a model with cell {cell!r}, which this rnnplay does not "
+                        f"know ({', '.join(KINDS)}); upgrade rnnplay (pip install -U rnnplay) or use another "
+                        "checkpoint") from None
+
+
+def _expected_shapes(m: dict, cell: str) -> dict[str, tuple[int, ...]]:
     """Parameter name -> shape of the described CharRNN, in parameter order (no memory: meta device)."""
     from rnnplay.model import CharRNN
 
     with torch.device("meta"):
-        model = CharRNN(m["vocab_size"], m["hidden_size"], m["num_layers"], embed_size=m["embed_size"])
+        model = CharRNN(m["vocab_size"], m["hidden_size"], m["num_layers"], embed_size=m["embed_size"], cell=cell)
     return {k: tuple(p.shape) for k, p in model.named_parameters()}
 
 
@@ -107,16 +123,30 @@ def _check_optimizer(opt, shapes: list[tuple[int, ...]], name: str) -> None:
                 raise _damaged(name, f"has NaN or infinite optimizer state ({key} of parameter {index})")
 
 
-def _check_hidden(data, shape: tuple[int, int, int], name: str) -> None:
+def _check_hidden(data, shape: tuple[int, int, int], kind, name: str) -> None:
     if data is None:
         return
     hidden = data.get("hidden") if isinstance(data, dict) else None
     if hidden is None:
         return
-    if not isinstance(hidden, torch.Tensor) or tuple(hidden.shape) != shape or not hidden.is_floating_point():
-        got = tuple(hidden.shape) if isinstance(hidden, torch.Tensor) else type(hidden).__name__
-        raise _damaged(name, f"carries a hidden state of shape {got}, not (layers, batch, hidden) = {shape}")
-    if not bool(torch.isfinite(hidden).all()):
+    n = kind.n_state
+    parts = (hidden,) if n == 1 else hidden
+    if n == 1:
+        want = f"(layers, batch, hidden) = {shape}"
+    else:
+        want = f"a tuple ({', '.join(kind.state_names)}) each (layers, batch, hidden) = {shape}"
+    ok = isinstance(parts, (tuple, list)) and len(parts) == n and all(
+        isinstance(t, torch.Tensor) and tuple(t.shape) == shape and t.is_floating_point() for t in parts)
+    if not ok:
+        if isinstance(hidden, torch.Tensor):
+            got = f"of shape {tuple(hidden.shape)}"
+        elif isinstance(hidden, (tuple, list)):
+            got = "(" + ", ".join(str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+                                  for t in hidden) + ")"
+        else:
+            got = f"of type {type(hidden).__name__}"
+        raise _damaged(name, f"carries a {kind.name} hidden state {got}, not {want}")
+    if not all(bool(torch.isfinite(t).all()) for t in parts):
         raise _damaged(name, "carries a hidden state with NaN or infinite values")
 
 

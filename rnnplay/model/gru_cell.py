@@ -1,0 +1,194 @@
+"""The gated recurrent unit, kind ``"gru"``, with torch.nn.GRU's equations and gate order (r, z, n):
+
+    r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
+    z_t = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+    n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))
+    h_t = (1 - z_t) * n_t + z_t * h_{t-1}
+
+``Wxh`` holds [W_ir; W_iz; W_in] (3H, I), ``Whh`` [W_hr; W_hz; W_hn] (3H, H), as torch's
+``weight_ih_l{k}`` / ``weight_hh_l{k}``. b_hn sits inside the reset gate's product, so unlike the
+other biases it cannot be folded into the input projection.
+
+Fast path, per layer: the input projection (with b_ih and the r, z parts of b_hh) for the whole
+sequence into a (T, B, 3H) gate buffer; per step one ``addmm`` for h_{t-1} @ Whh^T + [0, 0, b_hn]
+into a saved (T, B, 3H) buffer, then the gates in place in the gate buffer and ``lerp`` for h_t.
+The backward through time is per step a few elementwise kernels writing the gate gradients in
+place and one matmul for the gradient of h_{t-1}; dWhh is one matmul over all steps afterwards.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnplay.model.cell import Cell, CellKind, sigmoid_backward, tanh_backward, whh_grad
+
+
+class GRUCell(Cell):
+    """One GRU step, from scratch (torch.nn.GRUCell's maths, the seed's Wxh/Whh names)."""
+
+    gates = 3
+
+    def forward(self, x: torch.Tensor, h_prev: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, I), h_prev (B, H) or None (zeros) -> h (B, H)."""
+        self._check(x, None if h_prev is None else (h_prev,))
+        if h_prev is None:
+            h_prev = x.new_zeros(x.shape[0], self.hidden_size)  # (B, H)
+        xr, xz, xn = self.Wxh(x).chunk(3, dim=-1)  # (B, H) each
+        hr, hz, hn = self.Whh(h_prev).chunk(3, dim=-1)  # (B, H) each
+        r = torch.sigmoid(xr + hr)  # reset gate
+        z = torch.sigmoid(xz + hz)  # update gate
+        n = torch.tanh(xn + r * hn)  # candidate state
+        return (1 - z) * n + z * h_prev  # (B, H)
+
+
+# ---- fast path ------------------------------------------------------------------------------
+
+def _hidden_bias(b_hh: torch.Tensor, H: int) -> torch.Tensor:
+    """[0, 0, b_hn] (3H,): the part of b_hh added to the per-step hidden product."""
+    out = torch.zeros_like(b_hh)
+    out[2 * H:] = b_hh[2 * H:]
+    return out
+
+
+def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0):
+    """One layer -> (hs (T, B, H), saved (gates, hidden products, hs), final state parts)."""
+    H = Whh.shape[1]
+    shift = bh = None
+    if b_xh is not None:
+        shift = b_xh.clone()  # (3H,): b_ih + [b_hr, b_hz, 0]
+        shift[:2 * H] += b_hh[:2 * H]
+        bh = _hidden_bias(b_hh, H)
+    G = Whh.new_empty(T, B, 3 * H)  # (T, B, 3H): projected input, then the gates r, z, n in place
+    fill(G.view(T * B, 3 * H), 1.0, shift)
+    P = Whh.new_empty(T, B, 3 * H)  # (T, B, 3H): h_{t-1} @ Whh^T + [0, 0, b_hn]
+    hs = Whh.new_empty(T, B, H)  # (T, B, H)
+    WhhT = Whh.t()  # (H, 3H)
+    rz_, r_, z_, n_ = G[..., :2 * H].unbind(0), G[..., :H].unbind(0), G[..., H:2 * H].unbind(0), G[..., 2 * H:].unbind(0)
+    P_, prz_, pn_, h_ = P.unbind(0), P[..., :2 * H].unbind(0), P[..., 2 * H:].unbind(0), hs.unbind(0)
+    prev = None if state0 is None else state0[0]
+    addmm, mm, lerp, addcmul = torch.addmm, torch.mm, torch.lerp, torch.addcmul
+    for t in range(T):
+        if prev is None:  # h_{-1} = 0: the hidden product is just the bias
+            P_[t].zero_() if bh is None else P_[t].copy_(bh.expand(B, -1))
+            rz_[t].sigmoid_()
+        else:
+            mm(prev, WhhT, out=P_[t]) if bh is None else addmm(bh, prev, WhhT, out=P_[t])
+            rz_[t].add_(prz_[t]).sigmoid_()  # (B, 2H): r, z
+        n_[t].addcmul_(r_[t], pn_[t]).tanh_()  # (B, H): n = tanh(xn + r * hn)
+        if prev is None:
+            addcmul(n_[t], z_[t], n_[t], value=-1.0, out=h_[t])  # (1 - z) * n
+        else:
+            lerp(n_[t], prev, z_[t], out=h_[t])  # n + z * (h_{t-1} - n)
+        prev = h_[t]
+    return hs, (G, P, hs), (h_[T - 1],)
+
+
+def backward_layer(g, owned: bool, last, saved, Whh: torch.Tensor, state0, need_state0: bool):
+    """-> (dxp (T, B, 3H), dWhh (3H, H), db_hh (3H,) or None without bias, dstate0 parts or None).
+
+    Per step, with dh the gradient of h_t: dn = dh (1 - z), da_n = dn (1 - n^2), dhn = da_n r,
+    dr = da_n hn, dz = dh (h_{t-1} - n), the gates' pre-activation gradients through sigmoid, and
+    dh_{t-1} = dh z + [dr, dz, dhn]_pre @ Whh.
+    """
+    G, P, hs = saved
+    T, B, H = hs.shape
+    h0 = None if state0 is None else state0[0]
+    D = torch.empty_like(G)  # (T, B, 3H): gradient of the hidden product [dr, dz, dhn] (pre-activation)
+    dan = hs.new_empty(T, B, H)  # (T, B, H): gradient of n's pre-activation = dxp's n part
+    tmp = hs.new_empty(B, H)
+    dh = hs.new_zeros(B, H)  # gradient of h_t, carried down
+    if last is not None and last[0] is not None:
+        dh.copy_(last[0])
+    gs = None if g is None else g.unbind(0)
+    r_, z_, n_, rz_ = G[..., :H].unbind(0), G[..., H:2 * H].unbind(0), G[..., 2 * H:].unbind(0), G[..., :2 * H].unbind(0)
+    pn_, D_, Dr_, Dz_ = P[..., 2 * H:].unbind(0), D.unbind(0), D[..., :H].unbind(0), D[..., H:2 * H].unbind(0)
+    Drz_, Dn_, dan_, h_ = D[..., :2 * H].unbind(0), D[..., 2 * H:].unbind(0), dan.unbind(0), hs.unbind(0)
+    mul, addcmul, sub = torch.mul, torch.addcmul, torch.sub
+    for t in range(T - 1, -1, -1):
+        if gs is not None:
+            dh.add_(gs[t])
+        hprev = h_[t - 1] if t > 0 else h0
+        addcmul(dh, dh, z_[t], value=-1.0, out=tmp)  # dn = dh (1 - z)
+        tanh_backward(tmp, n_[t], grad_input=dan_[t])  # da_n
+        mul(dan_[t], r_[t], out=Dn_[t])  # dhn
+        mul(dan_[t], pn_[t], out=Dr_[t])  # dr
+        if hprev is None:
+            mul(dh, n_[t], out=Dz_[t]).neg_()  # dz = dh (0 - n)
+        else:
+            sub(hprev, n_[t], out=Dz_[t]).mul_(dh)  # dz = dh (h_{t-1} - n)
+        sigmoid_backward(Drz_[t], rz_[t], grad_input=Drz_[t])  # through the sigmoids
+        if t > 0 or need_state0:
+            dh.mul_(z_[t]).addmm_(D_[t], Whh)  # dh_{t-1} = dh z + D_t @ Whh
+    dWhh = whh_grad(D, hs, h0)  # (3H, H)
+    db_hh = D.sum((0, 1))  # (3H,)
+    D[..., 2 * H:].copy_(dan)  # D becomes dxp: [dr, dz, da_n]
+    return D, dWhh, db_hh, ((dh,) if need_state0 else None)
+
+
+# ---- sampler --------------------------------------------------------------------------------
+#
+# Every layer computes one (B, 4H) row per step, [r, z pre-activations (both sides summed), the
+# input's n part, the hidden n part]: layer 1 as a table row of E (plus all biases) plus
+# h @ [W_hr^T, W_hz^T, 0, W_hn^T]; later layers as [h_{l-1} | h_l] @ a (2H, 4H) block matrix.
+
+def _block(Wxh: torch.Tensor, Whh: torch.Tensor, H: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x part (I, 4H), h part (H, 4H)) of the step's single matmul."""
+    WxT, WhT = Wxh.t(), Whh.t()  # (I, 3H), (H, 3H)
+    x4 = torch.cat([WxT[:, :2 * H], WxT[:, 2 * H:], torch.zeros_like(WxT[:, :H])], dim=1)
+    h4 = torch.cat([WhT[:, :2 * H], torch.zeros_like(WhT[:, :H]), WhT[:, 2 * H:]], dim=1)
+    return x4, h4
+
+
+def _bias4(cell, H: int, like: torch.Tensor) -> torch.Tensor:
+    if not cell.bias:
+        return like.new_zeros(4 * H)
+    bx, bh = cell.Wxh.bias, cell.Whh.bias
+    return torch.cat([bx[:2 * H] + bh[:2 * H], bx[2 * H:], bh[2 * H:]])  # (4H,)
+
+
+def sampler_weights(cells, emb: torch.Tensor) -> dict:
+    H = cells[0].hidden_size
+    x4, h4 = _block(cells[0].Wxh.weight, cells[0].Whh.weight, H)
+    w = {"table": (emb @ x4 + _bias4(cells[0], H, emb)).contiguous(), "Wh0": h4.contiguous(),
+         "Wcat": [], "bias": []}
+    for c in cells[1:]:
+        x4, h4 = _block(c.Wxh.weight, c.Whh.weight, H)
+        w["Wcat"].append(torch.cat([x4, h4], dim=0).contiguous())  # (2H, 4H)
+        w["bias"].append(_bias4(c, H, emb))
+    return w
+
+
+def stepper(w: dict, flat, H: int, L: int):
+    """A closure feeding one character per row into the state flat[0] (B, L*H), in place."""
+    (S,) = flat
+    B = S.shape[0]
+    pre = S.new_empty(B, 4 * H)  # (B, 4H)
+    rz, r, z, xn, hn = pre[:, :2 * H], pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
+    n = S.new_empty(B, H)
+    h = [S[:, k * H:(k + 1) * H] for k in range(L)]  # L x (B, H) views
+    layers = [(None, None, w["Wh0"], h[0])] + [
+        (w["bias"][k - 1], S[:, (k - 1) * H:(k + 1) * H], w["Wcat"][k - 1], h[k]) for k in range(1, L)]
+    table = w["table"]
+    index_select, addmm, addcmul, lerp = torch.index_select, torch.addmm, torch.addcmul, torch.lerp
+
+    def step(idx: torch.Tensor) -> None:  # idx (B,) long
+        for k, (bias, src, W, h_k) in enumerate(layers):
+            if k == 0:
+                index_select(table, 0, idx, out=pre)
+                pre.addmm_(h_k, W)
+            else:
+                addmm(bias, src, W, out=pre)  # [h_{k-1} | h_k] @ (2H, 4H)
+            rz.sigmoid_()
+            addcmul(xn, r, hn, out=n).tanh_()
+            lerp(n, h_k, z, out=h_k)
+
+    return step
+
+
+KIND = CellKind(
+    name="gru", gates=3, n_state=1, cell=GRUCell,
+    forward_layer=forward_layer, backward_layer=backward_layer,
+    sampler_weights=sampler_weights, stepper=stepper,
+    torch_module=nn.GRU,
+)
