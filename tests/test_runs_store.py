@@ -138,7 +138,7 @@ def test_restart_after_finished_continues_the_same_row(tmp_path):
     rec(Finished(4, "stopped"))
     rec(_started(step=4))
     _steps(rec, 5, 9)
-    rec(Failed(8, "training diverged at step 8: the loss became nan"))
+    rec(Failed(8, "training diverged at step 8: the loss became nan", diverged=True))
     rec.close()
     with RunStore.open(path, readonly=True) as store:
         (r,) = store.runs()
@@ -376,3 +376,16 @@ def test_import_checkpoints(tmp_path, one_torch_thread):
         assert [x[2] for x in m] == pytest.approx(trainer.run.state.train_loss)
         assert [e[0] for e in store.evals(r.id)] == [5, 10, 15, 20]
         assert r.best_val == pytest.approx(trainer.run.state.best_val_loss)
+
+
+@pytest.mark.parametrize("diverged, status", [(True, "diverged"), (False, "failed")])
+def test_failed_status_comes_from_the_typed_event(tmp_path, diverged, status):
+    path = str(tmp_path / "runs.db")
+    rec = Recorder.open(path)
+    rec(_started())
+    _steps(rec, 1, 3)
+    rec(Failed(3, "RuntimeError: training diverged from the plan", diverged=diverged))  # the words do not decide
+    rec.close()
+    with RunStore.open(path, readonly=True) as store:
+        (r,) = store.runs()
+        assert r.status == status

@@ -112,7 +112,7 @@ def test_huge_learning_rate_is_caught_and_last_good_weights_kept(tmp_path):
     seen = _fit(trainer)
     failed = seen[-1]
     assert isinstance(failed, ev.Failed), seen[-1]
-    assert "diverged" in failed.message and "--lr" in failed.message and "--clip" in failed.message
+    assert failed.diverged and "diverged" in failed.message and "--lr" in failed.message and "--clip" in failed.message
     assert all(torch.isfinite(p).all() for p in trainer.run.model.parameters())
     saved = load_checkpoint(cfg.out)
     assert saved["reason"] == "diverged" and saved["step"] == trainer.step == failed.step

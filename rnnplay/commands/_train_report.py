@@ -162,7 +162,7 @@ class Reporter:
 
     def result(self, trainer) -> dict:
         summary = trainer.summary()
-        status = "diverged" if self.failed else (self.finished.reason if self.finished else "stopped")
+        status = ("diverged" if self.failed.diverged else "failed") if self.failed else (self.finished.reason if self.finished else "stopped")
         info = self.started.run if self.started else None
         return {
             "status": status,

@@ -141,6 +141,6 @@ def _train(args: argparse.Namespace, run_) -> int:
         reporter.print_summary(result)
         if recorder is not None and recorder.run_id is not None:
             print(f"recorded as run {recorder.run_id} in {recorder.store.path} (rnnplay runs show {recorder.run_id})")
-    if result["status"] == "diverged":
+    if result["status"] in ("diverged", "failed"):
         return 1
     return 130 if result["status"] == "stopped" else 0

@@ -154,7 +154,7 @@ class Recorder:
         self._end(fields)
 
     def _failed(self, e: Failed) -> None:
-        status = "diverged" if "diverged" in e.message else "failed"
+        status = "diverged" if e.diverged else "failed"
         self._end({"status": status, "ended_at": time.time(), "message": e.message})
 
     def _end(self, fields: dict[str, Any]) -> None:

@@ -168,6 +168,7 @@ class Failed:
 
     step: int
     message: str
+    diverged: bool = False  # the loss blew up (the last good weights were kept), not an error
 
 
 Event = Union[Started, StepDone, HiddenStats, EvalDone, CheckpointSaved, SampleReady, EpochDone, Finished, Failed]

@@ -324,7 +324,7 @@ class Trainer:
             where = f" and saved them to {path}"
         emit(Failed(run.state.step,
                     f"training diverged at step {at}: {what}. Kept the weights of step {run.state.step}{where}. "
-                    + _divergence_advice(cfg, path)))
+                    + _divergence_advice(cfg, path), diverged=True))
 
     # ---- hidden stats, samples, checkpoints ------------------------------------------------
 
