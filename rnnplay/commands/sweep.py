@@ -269,8 +269,9 @@ def _finish(job: Job, proc: subprocess.Popen, log, t0: float) -> None:
 def _report(jobs: list[Job], as_json: bool) -> None:
     from rnnplay.runs.report import fmt_loss, table
 
-    def key(j: Job):
-        best = j.result.get("best_val_loss")
+    def key(j: Job):  # the exact validation loss where the run measured it, else its best estimate
+        exact = j.result.get("val_loss_exact")
+        best = exact if exact is not None else j.result.get("best_val_loss")
         return (best is None, best if best is not None else 0.0)
 
     ranked = sorted(jobs, key=key)
