@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "tui": "open the terminal app (the default when no command is given)",
     "train": "train a CharRNN on a corpus, headless, with a progress bar",
     "sample": "print text sampled from a checkpoint",
+    "score": "how likely a checkpoint finds a text: nats/char, bits/char, perplexity",
     "corpora": "list the bundled corpora",
     "classify": "run the seed's synthetic classifier experiment, headless",
     "runs": "list, show, compare, export or import the recorded runs",
