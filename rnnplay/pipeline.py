@@ -150,11 +150,13 @@ def resume_config(path: str | Resume, **overrides) -> TrainConfig:
     return resume.config_with(**overrides)
 
 
-def build_run(config: TrainConfig, resume: str | Resume | None = None) -> Run:
+def build_run(config: TrainConfig, resume: str | Resume | None = None,
+              device: torch.device | None = None) -> Run:
     """Build a fresh run from ``config``, or restore one from the checkpoint ``resume``.
 
     Pass a :class:`Resume` (``Resume.open(path)``) to read the checkpoint once for both the
-    config and the restore; a path is opened here.
+    config and the restore; a path is opened here. ``device`` overrides ``config.device``
+    (a distributed rank trains on ``cuda:LOCAL_RANK`` while the config keeps ``auto``).
     """
     from rnnplay.data.batches import StreamBatches
     from rnnplay.data.corpus import corpus_summary, load_corpus
@@ -173,7 +175,7 @@ def build_run(config: TrainConfig, resume: str | Resume | None = None) -> Run:
             if getattr(resume.config, name) != getattr(config, name):
                 raise UserError(f"{name}={getattr(config, name)} differs from the checkpoint's "
                                 f"{getattr(resume.config, name)}; use resume_config() / leave it out when resuming")
-    device = resolve_device(config.device)
+    device = resolve_device(config.device) if device is None else torch.device(device)
     corpus = load_corpus(config.corpus)
     if payload is not None:
         want = payload.get("corpus", {}).get("fingerprint")

@@ -5,6 +5,10 @@ Ctrl-C aborts at once (the last checkpoint on disk stays intact: saves are atomi
 the run's total, so ``--resume PATH`` continues from the saved step up to it, writing back to PATH
 unless ``--out`` says otherwise. With ``--json`` the last stdout line is a JSON object.
 Exit codes: 0 completed, 130 stopped by a signal (after saving), 1 diverged, 2 bad input.
+
+Under torchrun (``torchrun --nproc-per-node N -m rnnplay train ...``) the processes train one model
+together (rnnplay.training.distributed); rank 0 alone prints, records and saves. A rank that loses
+its peers prints one line and exits 1.
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ def _config(args: argparse.Namespace, resume=None):
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from rnnplay.training.distributed import Dist
+
+    d = Dist.from_env()
+    if d is not None:
+        return _run_distributed(args, d)
     from rnnplay.pipeline import Resume, build_run
     from rnnplay.training.outpath import claim_out
 
@@ -73,6 +82,64 @@ def run(args: argparse.Namespace) -> int:
         if note:
             print(f"rnnplay train: note: {note}", file=sys.stderr, flush=True)
         return _train(args, run_)
+
+
+def _run_distributed(args: argparse.Namespace, d) -> int:
+    """One rank of a torchrun run: rank 0 claims --out and shares its path; every rank builds the run."""
+    import contextlib
+    import dataclasses
+
+    from rnnplay.pipeline import Resume, build_run
+    from rnnplay.training import distributed
+
+    try:
+        resume = Resume.open(args.resume) if args.resume else None  # every rank reads it (a shared folder)
+        config = _config(args, resume)
+        distributed.check_config(config, d)
+    except UserError:
+        if d.main:
+            raise
+        return 2  # the same settings fail on every rank: rank 0 alone says why
+    try:
+        device = distributed.start(d, config.device)
+        with contextlib.ExitStack() as stack:
+            error, run_ = None, None
+            try:
+                path = None
+                if d.main:
+                    from rnnplay.training.outpath import claim_out
+
+                    claim = stack.enter_context(claim_out(config.out, corpus=config.corpus, resume=args.resume,
+                                                          force=args.force))
+                    path = claim.path
+            except UserError as exc:
+                error = exc
+            path = distributed.share_path(d, path)
+            if path is not None:
+                try:
+                    run_ = build_run(dataclasses.replace(config, out=path), resume=resume, device=device)
+                    if d.main:
+                        claim.adopt(run_)
+                except UserError as exc:
+                    error = exc
+            if not distributed.agree(d, error is None and path is not None):
+                if error is not None:
+                    raise error
+                return 2  # another rank could not start and said why
+            note = _schedule_note(resume, run_.config) if d.main else None
+            if note:
+                print(f"rnnplay train: note: {note}", file=sys.stderr, flush=True)
+            return _train(args, run_, d)
+    except distributed.PeerLost as exc:
+        import os
+
+        last = locals().get("path")
+        hint = (f"; the last checkpoint is {last}: resume with the same command and --resume {last}"
+                if last and os.path.isfile(last) else "")
+        print(f"rnnplay train: error: {exc}{hint}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        distributed.stop(d)
 
 
 def _schedule_note(resume, config) -> str | None:
@@ -88,16 +155,23 @@ def _schedule_note(resume, config) -> str | None:
             f"learning rate at step {resume.step} goes from {was:.3g} to {now:.3g}, then follows the new curve{keep}")
 
 
-def _train(args: argparse.Namespace, run_) -> int:
+def _train(args: argparse.Namespace, run_, d=None) -> int:
     from rnnplay.commands._train_report import Reporter
     from rnnplay.training.events import FanOut
     from rnnplay.training.trainer import Trainer
 
+    if d is not None and not d.main:
+        return _train_rank(run_, d)
     config = run_.config
     if run_.state.step >= config.steps:
         raise UserError(f"the checkpoint is already at step {run_.state.step} of --steps {config.steps}; "
                         "pass a larger --steps to train further")
-    trainer = Trainer(run_, exact_on_stop=True)
+    if d is not None:
+        from rnnplay.training.distributed import DistributedTrainer
+
+        trainer = DistributedTrainer(run_, d)  # no exact measurement after a stop: the ranks part at once
+    else:
+        trainer = Trainer(run_, exact_on_stop=True)
     if trainer.out_of_time():
         raise UserError(f"the checkpoint has already trained {run_.state.trained_s / 60:.2f} minutes, its --minutes "
                         f"{config.minutes:g}; pass a larger --minutes to train further")
@@ -116,11 +190,7 @@ def _train(args: argparse.Namespace, run_) -> int:
         stop.set()
         reporter.stopping(signals["name"])
 
-    names = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for s in names:
-            previous[s] = signal.signal(getattr(signal, s), on_signal)
+    previous = _install(on_signal)
     try:
         with reporter:
             trainer.fit(FanOut(reporter.emit, recorder), stop)
@@ -131,8 +201,7 @@ def _train(args: argparse.Namespace, run_) -> int:
     finally:
         if recorder is not None:
             recorder.close()  # a run the trainer did not end (a second Ctrl-C) is "interrupted"
-        for s, handler in previous.items():
-            signal.signal(getattr(signal, s), handler)
+        _restore(previous)
     result = reporter.result(trainer)
     result["run_id"] = recorder.run_id if recorder is not None else None
     if args.json:
@@ -144,3 +213,53 @@ def _train(args: argparse.Namespace, run_) -> int:
     if result["status"] in ("diverged", "failed"):
         return 1
     return 130 if result["status"] == "stopped" else 0
+
+
+def _install(handler) -> dict:
+    """Route SIGINT, SIGTERM and SIGHUP to ``handler``; the handlers they had."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, s):
+                previous[s] = signal.signal(getattr(signal, s), handler)
+    return previous
+
+
+def _restore(previous: dict) -> None:
+    for s, handler in previous.items():
+        signal.signal(getattr(signal, s), handler)
+
+
+def _train_rank(run_, d) -> int:
+    """A rank other than 0: trains its share silently; stops when any rank is asked to (the stop is agreed)."""
+    from rnnplay.training.distributed import DistributedTrainer
+    from rnnplay.training.events import Failed, Finished
+
+    if run_.state.step >= run_.config.steps:
+        return 2  # rank 0 says why (before it wraps the model, a step every rank takes)
+    trainer = DistributedTrainer(run_, d)
+    if trainer.out_of_time():
+        return 2
+    stop = threading.Event()
+    ended: dict = {}
+
+    def on_signal(signum, _frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    def emit(event) -> None:
+        if isinstance(event, (Failed, Finished)):
+            ended["event"] = event
+
+    previous = _install(on_signal)
+    try:
+        trainer.fit(emit, stop)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        _restore(previous)
+    event = ended.get("event")
+    if isinstance(event, Failed):
+        return 1
+    return 130 if isinstance(event, Finished) and event.reason == "stopped" else 0

@@ -90,6 +90,7 @@ class Trainer:
         self.hidden_stats_hz = hidden_stats_hz
         self.hidden_units = hidden_units
         self._params = [p for p in run.model.parameters() if p.requires_grad]
+        self.forward = run.model  # what the training step calls: the model, or its DDP wrapper (training/distributed.py)
         self._vocab_size = len(run.vocab)
         self._explode_at = 2.0 * math.log(max(2, self._vocab_size)) + 1.0
         self._over = 0
@@ -164,9 +165,9 @@ class Trainer:
         self._tapped = None
         if tap_hidden:
             with fast.tap_hidden(self._take_states):
-                logits, h_n = model(x, h0)  # (B, T, V), (L, B, H)
+                logits, h_n = self.forward(x, h0)  # (B, T, V), (L, B, H)
         else:
-            logits, h_n = model(x, h0)  # (B, T, V), (L, B, H)
+            logits, h_n = self.forward(x, h0)  # (B, T, V), (L, B, H)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -174,7 +175,7 @@ class Trainer:
             norm = torch.nn.utils.clip_grad_norm_(self._params, run.config.clip)
         else:
             norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self._params if p.grad is not None]))
-        loss_v, norm_v = loss.detach().item(), float(norm)
+        loss_v, norm_v = self._loss_value(loss), float(norm)
         if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
             raise Diverged(f"the loss became {loss_v} (gradient norm {norm_v})", state.step + 1)
         run.optimizer.step()
@@ -190,6 +191,10 @@ class Trainer:
             self._over = 0
         self._last_batch = (x, h0)
         return loss_v, norm_v
+
+    def _loss_value(self, loss: torch.Tensor) -> float:
+        """The step's loss as a float (a distributed run averages it over the ranks)."""
+        return loss.detach().item()
 
     @torch.no_grad()
     def evaluate(self, max_chars: int | None = -1) -> float:
