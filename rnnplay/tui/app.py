@@ -40,6 +40,7 @@ from rnnplay.tui.runs_tab import TAB_KEYS, RunsPane
 from rnnplay.tui.screens import HelpScreen, OpenCheckpointScreen
 from rnnplay.tui.signals import guard_sigcont
 from rnnplay.tui.train_tab import TrainPane
+from rnnplay.tui.write_tab import WritePane
 
 PHASE_GLYPH = {"idle": "○", "starting": "◔", "running": "●", "stopping": "◑", "paused": "◌"}
 QUIT_DEADLINE_S = 1.8  # quitting while training returns within 2 s, even if a step runs long
@@ -127,6 +128,7 @@ class RnnPlayApp(App[int]):
             ("Generate", "generate", GeneratePane(id="generate-pane")),
             ("Runs", "runs", RunsPane(checkpoint_dir=self.checkpoint_dir, id="runs-pane")),
             ("Classify", "classify", ClassifyPane(self.classifier_runner, device=self.device, id="classify-pane")),
+            ("Write", "write", WritePane(id="write-pane")),
         )
 
     def compose(self) -> ComposeResult:
@@ -249,7 +251,7 @@ class RnnPlayApp(App[int]):
         if isinstance(event, PhaseChanged):
             self.refresh_bindings()
         elif isinstance(event, RunReady):
-            self.query_one(GeneratePane).set_source(event.trainer, f"live weights · {event.description}")
+            self._set_source(event.trainer, f"live weights · {event.description}")
             self.gc_pacer.settle()
         elif isinstance(event, RunStopped):
             self._tick(force=True)  # the final state, curve included
@@ -333,10 +335,15 @@ class RnnPlayApp(App[int]):
             self.notify(msg.error, title="cannot open", severity="error", timeout=10)
             return
         name = Path(msg.path).name
-        self.query_one(GeneratePane).set_source(msg.source, f"checkpoint {name} · step {msg.source.step}")
+        self._set_source(msg.source, f"checkpoint {name} · step {msg.source.step}")
         resumable = self._train.offer_resume(msg.path, msg.source.step)
         self.notify(f"{name}: F9 generates from it" + (", F5 resumes its training" if resumable else ""),
                     title="checkpoint opened", timeout=5)
+
+    def _set_source(self, source: Any, label: str) -> None:
+        """What Generate and Write sample from: the live run's weights or an opened checkpoint."""
+        self.query_one(GeneratePane).set_source(source, label)
+        self.query_one(WritePane).set_source(source, label)
 
     def action_help(self) -> None:
         """F1 opens the help window, and closes it again."""
@@ -354,6 +361,8 @@ class RnnPlayApp(App[int]):
         yield SystemCommand("Save checkpoint", "ctrl+s: save the current weights now", self.action_save)
         yield SystemCommand("Open checkpoint", "ctrl+o: pick one from the checkpoint folder",
                             self.action_open_checkpoint)
+        yield SystemCommand("Write with the model", "F12: pick its next characters, or score a pasted text",
+                            lambda: self.action_show_tab("write"))
         yield SystemCommand("Classifier: run / stop", "F7: the seed's synthetic experiment", self.action_classify)
         yield SystemCommand("Help", "F1: keys and what the screens show", self.action_help)
         yield from super().get_system_commands(screen)

@@ -6,8 +6,8 @@ RunsFeed`, cheap when nothing changed) and posts a message only when there is so
 
 Keys in the tab: space selects a run for the chart (up to ten), ``x`` switches the x axis between
 step and wall time, ``g`` opens the run's checkpoint in Generate, ``t`` opens it in Train (F5 then
-continues it), ``c`` clears the selection. F2, F3, F4 and F8 reach the Train, Generate, Runs and
-Classify tabs from anywhere (:data:`TAB_KEYS`).
+continues it), ``c`` clears the selection. F2, F3, F4, F8 and F12 reach the Train, Generate, Runs,
+Classify and Write tabs from anywhere (:data:`TAB_KEYS`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ TAB_KEYS = [
     Binding("f3", "show_tab('generate')", "Generate tab", show=False, priority=True),
     Binding("f4", "show_tab('runs')", "Runs tab", show=False, priority=True),
     Binding("f8", "show_tab('classify')", "Classify tab", show=False, priority=True),
+    Binding("f12", "show_tab('write')", "Write tab", show=False, priority=True),
 ]
 COLUMNS = (("sel", " "), ("id", "id"), ("name", "name"), ("corpus", "corpus"), ("model", "model"),
            ("steps", "steps"), ("best", "best val"), ("status", "status"), ("age", "started"))

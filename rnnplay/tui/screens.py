@@ -20,6 +20,7 @@ HELP = (
         ("F9", "generate text from the live weights or the opened checkpoint"),
         ("F7", "run or stop the classifier experiment"),
         ("F2 F3 F4 F8", "go to the Train · Generate · Runs · Classify tab"),
+        ("F12", "go to the Write tab: write with the model, score a text"),
         ("ctrl+s", "save a checkpoint now"),
         ("ctrl+o", "open a checkpoint from the checkpoint folder"),
         ("ctrl+p", "command palette: every action, themes"),
@@ -30,6 +31,15 @@ HELP = (
         ("[ and ]", "temperature down / up by 0.1 (outside text fields)"),
         ("ctrl+r", "a random seed"),
         ("layer, unit", "colour each character by that hidden unit: red > 0 > blue"),
+    )),
+    ("Write tab (the model proposes, you choose)", (
+        ("1-9", "append the model's proposal 1-9 for the next character"),
+        ("other keys", "type your own character (enter: a newline); the model carries on from it"),
+        ("tab", "let the model write the next few characters (chars, temp in the form)"),
+        ("backspace", "undo the last character"),
+        ("paste", "read a whole text: each character's background is its surprisal"),
+        ("← → home end", "cursor: the model's top five there, and the character that is there"),
+        ("ctrl+u / ctrl+l", "take the latest live weights / clear the text"),
     )),
     ("Runs tab (every run recorded in the run store)", (
         ("space", "select a run: its curves join the chart (up to ten)"),

@@ -19,6 +19,7 @@ from rnnplay.tui.canvas import CellCanvas, TextRows
 from rnnplay.tui.classify_tab import ClassifyPane, curve_lines, strip
 from rnnplay.tui.spark import Spark
 from rnnplay.tui.widgets import HiddenStrips, LossCurve
+from rnnplay.tui.write_view import MemoryStrip, WriteText
 from tui_fakes import REFERENCES, FakeClassifierRunner, FakeFactory, fake_loss
 from tui_helpers import wait_until
 
@@ -34,6 +35,8 @@ class Widgets(App):
         yield HiddenStrips(rows_per_layer=3, id="hidden")
         yield Spark(label="loss ", note_width=8, id="spark")
         yield TextRows(id="text")
+        yield WriteText(id="write")
+        yield MemoryStrip(id="memory")
 
 
 def loss_data(kind: str):
@@ -87,6 +90,29 @@ async def test_every_hand_drawn_widget_draws_at_every_size(kind):
         text = app.query_one(TextRows)
         text.set_lines([] if kind == "empty" else [[("step ", True), ("123/4000", False)]] * 3)
         sweep(text)
+        write = app.query_one(WriteText)
+        for chars, cursor in write_data(kind):
+            write.set_text(chars, [(i % 13) * 0.7 if i % 5 else float("nan") for i in range(len(chars))], cursor)
+            sweep(write)
+        memory = app.query_one(MemoryStrip)
+        for chars, _ in write_data(kind):
+            memory.set_data(chars, [abs(math.sin(i)) * (i % 3) for i in range(len(chars))], "memory of 'x' at 12")
+            sweep(memory)
+
+
+def write_data(kind: str) -> list[tuple[str, int]]:
+    """(text, cursor) for the Write tab's text: empty, one character, odd characters (wide, combining,
+    control, tabs, newlines only, a line longer than any screen), a long text; cursors at both ends
+    and inside."""
+    if kind == "empty":
+        return [("", 0)]
+    if kind == "one":
+        return [("a", 0), ("a", 1), ("\n", 1)]
+    if kind == "odd":
+        odd = "日本語\u0301x\x00\t\x7f\u200b" + "\n" * 30 + "z" * 5000 + "é̃"
+        return [(odd, 3), (odd, len(odd) - 2), (odd, len(odd))]
+    text = ("the quick brown fox jumps over the lazy dog.\n" * 300)[:12_000]
+    return [(text, 6000), (text, len(text))]
 
 
 def test_loss_curve_labels_fit_or_shorten_but_never_cover_the_curve():
@@ -146,7 +172,8 @@ async def test_the_app_survives_resizing_while_training(ckpt_dir):
         await wait_until(pilot, lambda: app.phase == "running" and factory.trainers[0].step > 120, what="running")
         await pilot.pause(1.1)  # the loss curve redraws at 1 Hz: let it take the run's data
         for tab, sizes in (("train", TERMINAL_SIZES), ("generate", TERMINAL_SIZES[::4]),
-                           ("classify", TERMINAL_SIZES[1::4]), ("train", TERMINAL_SIZES[::-3])):
+                           ("classify", TERMINAL_SIZES[1::4]), ("write", TERMINAL_SIZES[2::4]),
+                           ("train", TERMINAL_SIZES[::-3])):
             app.query_one("#tabs").active = tab
             for size in sizes:
                 await pilot.resize_terminal(*size)
