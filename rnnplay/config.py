@@ -27,6 +27,7 @@ DEFAULT_CORPUS = "play"
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 STEPS_MAX = 10**9  # --steps' bound; a time budget alone (--minutes, no --steps) trains up to it
 LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16", "fp16")
 SEED_MAX = 2**63 - 1  # torch.manual_seed and NumPy's generators take any seed up to here
 
 
@@ -151,6 +152,9 @@ class TrainConfig:
     checkpoint_every: int = setting(500, "save the checkpoint every K steps; 0: only the best, on stop and "
                                     "at the end", metavar="K", minimum=0)
     device: str = setting("auto", "auto (cuda, else mps, else cpu), cpu, cuda or mps", choices=DEVICE_CHOICES)
+    precision: str = setting("fp32", "fp32, or mixed precision for the forward and the loss: bf16 (CUDA with "
+                             "bfloat16 support, or the CPU) or fp16 (CUDA, with a gradient scaler); the weights "
+                             "and checkpoints stay float32", choices=PRECISIONS)
     seed: int = setting(0, "seed for the weights and the batch order", metavar="S", minimum=0, maximum=SEED_MAX,
                         fixed_on_resume=True, form="seed")
     out: str | None = setting(None, "checkpoint file to write (default: a new file in ./checkpoints/; on "

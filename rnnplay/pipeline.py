@@ -176,6 +176,9 @@ def build_run(config: TrainConfig, resume: str | Resume | None = None,
                 raise UserError(f"{name}={getattr(config, name)} differs from the checkpoint's "
                                 f"{getattr(resume.config, name)}; use resume_config() / leave it out when resuming")
     device = resolve_device(config.device) if device is None else torch.device(device)
+    from rnnplay.training.precision import check_precision
+
+    check_precision(config.precision, device)  # one line before anything is built
     corpus = load_corpus(config.corpus)
     if payload is not None:
         want = payload.get("corpus", {}).get("fingerprint")

@@ -33,6 +33,8 @@ from typing import Callable, Iterator
 
 import torch
 
+from rnnplay.model import amp
+
 from rnnplay.model.cell import CellKind
 
 FOLD_EMBEDDING = True  # read layer 1's input from the (V, G*H) table when V < T*B (see the docstring)
@@ -269,8 +271,17 @@ def forward_fast(
     spec = StackSpec(kind, len(cells), cells[0].bias, dropout if training else 0.0, batch_first,
                      embedding is not None, 0 if state0 is None else len(state0))
     inputs = (x, embedding, *(state0 or ()), *params)
+    device_type = params[0].device.type
+    low = amp.active_dtype(device_type)  # inside torch.autocast: the whole stack runs in its dtype
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
-        out, *state_n = StackedRNN.apply(spec, x, embedding, *(state0 or ()), *params)
+        fn = StackedRNN if low is None else amp.variant(StackedRNN, device_type, low)  # custom_fwd/custom_bwd
+        out, *state_n = fn.apply(spec, x, embedding, *(state0 or ()), *params)
         return out, tuple(state_n)
+    if low is not None:
+        with torch.autocast(device_type, enabled=False):
+            state0 = None if state0 is None else tuple(amp.cast(t, low) for t in state0)
+            out, state_n, _ = _stack_forward(spec, amp.cast(x, low), amp.cast(embedding, low), state0,
+                                             [amp.cast(t, low) for t in params])
+        return out, state_n
     out, state_n, _ = _stack_forward(spec, x, embedding, state0, params)
     return out, state_n

@@ -62,7 +62,7 @@ from rnnplay.training.events import (
 from rnnplay.training import checkpoint as run_state
 from rnnplay.training import probes
 from rnnplay.model import fast
-from rnnplay.model.cell import detach_state
+from rnnplay.model.cell import map_state
 
 GOOD_EVERY = 50
 EXPLODE_STEPS = 3
@@ -90,6 +90,9 @@ class Trainer:
         self.hidden_stats_hz = hidden_stats_hz
         self.hidden_units = hidden_units
         self._params = [p for p in run.model.parameters() if p.requires_grad]
+        from rnnplay.training.precision import Precision
+
+        self.precision = Precision(run.config.precision, run.device)
         self.forward = run.model  # what the training step calls: the model, or its DDP wrapper (training/distributed.py)
         self._vocab_size = len(run.vocab)
         self._explode_at = 2.0 * math.log(max(2, self._vocab_size)) + 1.0
@@ -163,23 +166,29 @@ class Trainer:
         model.train()
         h0 = state.hidden  # (L, B, H) or (h, c); replaced below, never modified in place
         self._tapped = None
-        if tap_hidden:
-            with fast.tap_hidden(self._take_states):
+        with self.precision.autocast():  # fp32: nothing; bf16/fp16: autocast (rnnplay.training.precision)
+            if tap_hidden:
+                with fast.tap_hidden(self._take_states):
+                    logits, h_n = self.forward(x, h0)  # (B, T, V), (L, B, H)
+            else:
                 logits, h_n = self.forward(x, h0)  # (B, T, V), (L, B, H)
-        else:
-            logits, h_n = self.forward(x, h0)  # (B, T, V), (L, B, H)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler = self.precision.scaler  # fp16 only; disabled, it passes the loss and the step through
+        scaler.scale(loss).backward()
+        if scaler.is_enabled():
+            scaler.unscale_(run.optimizer)  # clip and report the true gradients
         if run.config.clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self._params, run.config.clip)
         else:
             norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in self._params if p.grad is not None]))
         loss_v, norm_v = self._loss_value(loss), float(norm)
-        if not (math.isfinite(loss_v) and math.isfinite(norm_v)):
+        overflow = scaler.is_enabled() and not math.isfinite(norm_v)  # fp16: the scaler skips this step
+        if not (math.isfinite(loss_v) and (math.isfinite(norm_v) or overflow)):
             raise Diverged(f"the loss became {loss_v} (gradient norm {norm_v})", state.step + 1)
-        run.optimizer.step()
-        state.hidden = detach_state(h_n)
+        scaler.step(run.optimizer)
+        scaler.update()
+        state.hidden = map_state(lambda t: t.detach().float(), h_n)  # carried in float32 whatever the precision
         state.step += 1
         state.train_loss.append(loss_v)
         if loss_v > self._explode_at:
