@@ -35,7 +35,7 @@ class BidirectionalRNN(nn.Module):
         dropout: float = 0.0,
         batch_first: bool = True,
         bias: bool = True,
-        impl: Impl = "fast",
+        impl: Impl = "auto",
         cell: str = "tanh",
     ) -> None:
         super().__init__()
@@ -87,7 +87,7 @@ class BidirectionalRNN(nn.Module):
         return module
 
     @classmethod
-    def from_torch(cls, module: nn.RNNBase, impl: Impl = "fast") -> BidirectionalRNN:
+    def from_torch(cls, module: nn.RNNBase, impl: Impl = "auto") -> BidirectionalRNN:
         """Build from torch's bidirectional nn.RNN (tanh), nn.GRU or nn.LSTM with num_layers=1."""
         kind = torch_kind(module, bidirectional=True)
         if module.num_layers != 1:

@@ -25,7 +25,7 @@ class SequenceClassifier(nn.Module):
         num_classes: int,
         num_layers: int = 2,
         dropout: float = 0.2,
-        impl: Impl = "fast",
+        impl: Impl = "auto",
         cell: str = "tanh",
     ) -> None:
         super().__init__()
@@ -55,7 +55,7 @@ class SequenceTagger(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.0,
         bidirectional: bool = False,
-        impl: Impl = "fast",
+        impl: Impl = "auto",
         cell: str = "tanh",
     ) -> None:
         super().__init__()
@@ -87,7 +87,7 @@ class CharRNN(nn.Module):
         num_layers: int = 3,
         embed_size: int | None = None,
         dropout: float = 0.0,
-        impl: Impl = "fast",
+        impl: Impl = "auto",
         cell: str = "tanh",
     ) -> None:
         super().__init__()

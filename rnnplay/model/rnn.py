@@ -13,7 +13,8 @@ from rnnplay.model.cell import CellKind, State, hidden_of, map_state, state_from
 from rnnplay.model.fast import forward_fast, tap_hidden
 from rnnplay.model.kinds import cell_kind
 
-Impl = Literal["fast", "reference"]
+Impl = Literal["auto", "fast", "fused", "reference"]
+IMPLS = ("auto", "fast", "fused", "reference")
 
 
 class RNN(nn.Module):
@@ -28,7 +29,9 @@ class RNN(nn.Module):
         batch_first: input and outputs are (B, T, *) when True, (T, B, *) when False. ``h0`` and
             ``h_n`` are (num_layers, B, H) either way, as in torch.
         bias: both Linear layers of every cell carry a bias.
-        impl: ``"fast"`` (default) runs layer-major with one input matmul per layer and a
+        impl: ``"auto"`` (default): ``"fused"`` on CUDA, ``"fast"`` elsewhere. ``"fused"`` runs torch's
+            own recurrence kernels (cuDNN on CUDA) with these parameters (rnnplay.model.fused).
+            ``"fast"`` runs layer-major with one input matmul per layer and a
             hand-written backward through time; ``"reference"`` runs the seed's readable
             cell-per-step loop. Same weights, same results to float tolerance.
         cell: ``"tanh"`` (the seed's cell, default), ``"gru"`` or ``"lstm"``; see rnnplay.model.kinds.
@@ -46,7 +49,7 @@ class RNN(nn.Module):
         dropout: float = 0.0,
         batch_first: bool = True,
         bias: bool = True,
-        impl: Impl = "fast",
+        impl: Impl = "auto",
         cell: str = "tanh",
     ) -> None:
         super().__init__()
@@ -54,8 +57,8 @@ class RNN(nn.Module):
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if impl not in ("fast", "reference"):
-            raise ValueError(f"impl must be 'fast' or 'reference', got {impl!r}")
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {', '.join(map(repr, IMPLS))}, got {impl!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 "dropout acts only between layers, so it has no effect with num_layers=1",
@@ -130,6 +133,11 @@ class RNN(nn.Module):
         return self._run(x, h0, False, embedding)
 
     def _run(self, x, h0, batch_first: bool, embedding):
+        if self.impl == "fused" or (self.impl == "auto" and x.is_cuda):
+            from rnnplay.model.fused import forward_fused
+
+            out, parts = forward_fused(self, x, state_parts(h0), batch_first, embedding)
+            return out, state_from_parts(parts, self.kind.n_state)
         if self.impl == "reference":
             if embedding is not None:
                 x = nn.functional.embedding(x, embedding)  # (T, B, E)
@@ -196,7 +204,7 @@ class RNN(nn.Module):
         return module
 
     @classmethod
-    def from_torch(cls, module: nn.RNNBase, impl: Impl = "fast") -> RNN:
+    def from_torch(cls, module: nn.RNNBase, impl: Impl = "auto") -> RNN:
         """Build an RNN with the weights of a unidirectional torch.nn.RNN (tanh), GRU or LSTM."""
         kind = torch_kind(module, bidirectional=False)
         ref = module.weight_ih_l0
@@ -222,7 +230,7 @@ class RNN(nn.Module):
             s += ", batch_first=False"
         if not self.bias:
             s += ", bias=False"
-        if self.impl != "fast":
+        if self.impl != "auto":
             s += f", impl={self.impl!r}"
         return s
 

@@ -275,6 +275,11 @@ class DistributedTrainer(Trainer):
         self.comm_device = run.device if dist.get_backend() == "nccl" else torch.device("cpu")
         run.batches = ShardedBatches(run.batches, self.rows)
         run.state.hidden = _map(lambda h: h[:, self.rows].contiguous(), run.state.hidden)  # (L, B/W, H) of (L, B, H)
+        rnn = getattr(run.model, "rnn", None)
+        if rnn is not None and run.device.type == "cuda" and rnn.impl in ("auto", "fused"):
+            from rnnplay.model.fused import flatten
+
+            flatten(rnn)  # cuDNN's one weight buffer, before DDP takes the parameters
         ids = [run.device.index] if run.device.type == "cuda" else None
         self.forward = _collective(d, lambda: DistributedDataParallel(run.model, device_ids=ids))
         if not d.main:  # dropout: each rank its own noise (rank 0 continues the checkpoint's stream)
