@@ -3,6 +3,7 @@
     python benchmarks/bench_rnn.py                      # W1, W2, W3 and sampling (several minutes)
     python benchmarks/bench_rnn.py --quick              # smoke run: W1, W2, few rounds (~1 min)
     python benchmarks/bench_rnn.py --workloads W1,W2 --json
+    python benchmarks/bench_rnn.py --device cuda --workloads W2,W3 --cells all   # every path and cell vs cuDNN
 
 Workloads (the issue's): W1 = SequenceClassifier, batch 32, seq 20, input 10, hidden 64, 2 layers,
 dropout 0.2 (its default), Linear(64, 2) head. W2 = CharRNN, batch 64, seq 100, embedding 256,
@@ -20,6 +21,13 @@ product (no time loop), *per-step calls* one ``mm`` per time step (what any Pyth
 least). *% of floor* = the faster GEMM-only time / the candidate's time. CharRNN reads layer 1's
 input from the (V, H) table E @ Wxh^T (V < T*B), so its step has no (T*B, E) x (E, H) products;
 nn.RNN's step has them (``--no-fold`` turns the fold off for comparison).
+
+Cells and execution paths: ``--cells tanh,gru,lstm`` (or ``all``; default tanh) times each cell
+kind against its torch module (nn.RNN / nn.GRU / nn.LSTM, cuDNN on CUDA); workloads of the gated
+cells are named ``W2-gru`` and so on (their GEMM-only rows are left out: the plan is the tanh
+cell's). *ours* is the model as users get it (``impl="auto"``: fused on CUDA, fast on the CPU);
+``--impls fast,fused`` adds a row per forced execution path (the default on CUDA). On CUDA the
+target is the default path at most 1.0x the torch module's training step.
 """
 
 from __future__ import annotations
@@ -54,17 +62,18 @@ QUICK_ROUNDS = {"W1": (10, 2), "W2": (3, 1), "W3": (2, 1)}  # --quick: a smoke r
 
 # ---- the models ---------------------------------------------------------------------------------
 
-def build(w: dict, impl: str = "fast", device: str = "cpu"):
+def build(w: dict, impl: str = "auto", device: str = "cpu", cell: str = "tanh"):
     """(ours, peer, data): our model, the same model on torch.nn.RNN with the same weights, inputs."""
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     if w["kind"] == "classifier":
-        ours = SequenceClassifier(w["I"], w["H"], w["C"], num_layers=w["L"], dropout=w["dropout"], impl=impl)
+        ours = SequenceClassifier(w["I"], w["H"], w["C"], num_layers=w["L"], dropout=w["dropout"], impl=impl,
+                                  cell=cell)
         peer = _PeerClassifier(ours)
         x = torch.randn(w["B"], w["T"], w["I"], generator=g)  # (B, T, I)
         y = torch.randint(0, w["C"], (w["B"],), generator=g)  # (B,)
     else:
-        ours = CharRNN(w["C"], w["H"], w["L"], embed_size=w["I"], dropout=w["dropout"], impl=impl)
+        ours = CharRNN(w["C"], w["H"], w["L"], embed_size=w["I"], dropout=w["dropout"], impl=impl, cell=cell)
         peer = _PeerLM(ours)
         x = torch.randint(0, w["C"], (w["B"], w["T"]), generator=g)  # (B, T)
         y = torch.randint(0, w["C"], (w["B"], w["T"]), generator=g)  # (B, T)
@@ -83,8 +92,9 @@ class _PeerClassifier(nn.Module):
         self.fc = copy.deepcopy(ours.fc)
 
     def forward(self, x):
-        _, h_n = self.rnn(x)  # (L, B, H)
-        return self.fc(self.dropout(h_n[-1]))  # (B, C)
+        _, h_n = self.rnn(x)  # (L, B, H), or the LSTM's (h, c)
+        h = h_n[0] if isinstance(h_n, tuple) else h_n
+        return self.fc(self.dropout(h[-1]))  # (B, C)
 
 
 class _PeerLM(nn.Module):
@@ -238,27 +248,29 @@ def correctness(ours, peer, data) -> dict[str, float]:
 
 # ---- one workload -------------------------------------------------------------------------
 
-def run_workload(name: str, args) -> dict:
+def run_workload(name: str, args, cell: str = "tanh") -> dict:
     w = WORKLOADS[name]
-    ours, peer, data = build(w, device=args.device)
-    res: dict = {"config": w, "load_before": load_info(), "correctness": correctness(ours, peer, data)}
+    ours, peer, data = build(w, device=args.device, cell=cell)
+    res: dict = {"config": {**w, "cell": cell}, "load_before": load_info(),
+                 "correctness": correctness(ours, peer, data)}
     rounds, warm = (QUICK_ROUNDS if args.quick else ROUNDS)[name]
     rounds = args.rounds or rounds
     for mode in ("train", "infer"):
         plan = gemm_plan(w, mode == "train")
-        batched, steps = gemm_fns(plan, args.device)
-        if mode == "train":
-            fns = {"ours": train_step_fn(ours, data, args.adam), "nn.RNN": train_step_fn(peer, data, args.adam)}
-        else:
-            fns = {"ours": infer_fn(ours, data), "nn.RNN": infer_fn(peer, data)}
+        fn_of = (lambda m: train_step_fn(m, data, args.adam)) if mode == "train" else (lambda m: infer_fn(m, data))
+        fns = {"ours": fn_of(ours), "nn.RNN": fn_of(peer)}
+        for impl in args.impls:  # the same weights (same seed), one execution path forced
+            fns[f"ours[{impl}]"] = fn_of(build(w, impl=impl, device=args.device, cell=cell)[0])
         if args.reference:
             ref, _, _ = build(w, impl="reference", device=args.device)
             fns["reference"] = train_step_fn(ref, data, args.adam) if mode == "train" else infer_fn(ref, data)
-        fns["gemm_batched"], fns["gemm_steps"] = batched, steps
-        eprint(f"{name} {mode}: {rounds} rounds of {', '.join(fns)}")
+        if cell == "tanh":  # the GEMM plan is the tanh cell's
+            fns["gemm_batched"], fns["gemm_steps"] = gemm_fns(plan, args.device)
+        eprint(f"{name} {cell} {mode}: {rounds} rounds of {', '.join(fns)}")
         times = interleave(fns, rounds, warm, device=args.device)
-        floor = min(summarize(times["gemm_batched"])["median"], summarize(times["gemm_steps"])["median"])
-        flops = gemm_flops(plan)
+        floor = (min(summarize(times["gemm_batched"])["median"], summarize(times["gemm_steps"])["median"])
+                 if cell == "tanh" else float("nan"))
+        flops = gemm_flops(plan) if cell == "tanh" else float("nan")
         rows = {}
         for k, ts in times.items():
             s = summarize(ts)
@@ -349,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds per workload (overrides the defaults)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads before timing")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: nn.RNN then runs cuDNN")
+    ap.add_argument("--cells", default="tanh", help="comma-separated cell kinds to time, or 'all' (default tanh)")
+    ap.add_argument("--impls", default=None, help="execution paths timed beside the default, e.g. fast,fused "
+                    "(default: fast,fused on CUDA, none on the CPU)")
     ap.add_argument("--reference", action="store_true", help="also time the seed's loop (impl='reference')")
     ap.add_argument("--no-sampling", action="store_true", help="skip the sampling section")
     ap.add_argument("--no-adam", action="store_true", help="skip the Adam-variants section")
@@ -366,12 +381,25 @@ def main(argv: list[str] | None = None) -> int:
         bad = [n for n in names if n not in WORKLOADS]
         if bad:
             ap.error(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(WORKLOADS)}")
+    from rnnplay.model.kinds import CELL_NAMES
+
+    cells = list(CELL_NAMES) if args.cells == "all" else [c.strip() for c in args.cells.split(",") if c.strip()]
+    bad = [c for c in cells if c not in CELL_NAMES]
+    if bad or not cells:
+        ap.error(f"--cells {args.cells!r}: choose from {', '.join(CELL_NAMES)} or all")
+    if args.impls is None:
+        args.impls = "fast,fused" if args.device.startswith("cuda") else ""
+    args.impls = [i.strip() for i in args.impls.split(",") if i.strip()]
+    bad = [i for i in args.impls if i not in ("fast", "fused", "reference")]
+    if bad:
+        ap.error(f"--impls: unknown {', '.join(bad)}; choose from fast, fused, reference")
     t0 = time.perf_counter()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA GPU is visible to torch here")
     report: dict = {"machine": machine_info(args.device), "adam": args.adam, "args": vars(args),
                     "command": "python " + " ".join([sys.argv[0].split("/rnnplay/")[-1]] + sys.argv[1:])}
-    report["workloads"] = {name: run_workload(name, args) for name in names}
+    report["workloads"] = {(name if cell == "tanh" else f"{name}-{cell}"): run_workload(name, args, cell)
+                           for cell in cells for name in names}
     report["sampling"] = None if args.no_sampling else sampling(args)
     report["adam_variants"] = None if args.no_adam else adam_section(names, args.quick, args.device)
     report["load_at_end"] = load_info()
