@@ -281,6 +281,18 @@ class TrainPane(Vertical):
 
     # ---- the live side -------------------------------------------------------------------------
 
+    def _gpu_line(self, device: str) -> str:
+        """Memory and utilization of the run's GPU (rnnplay.gpu), read at most once a second; "" off CUDA."""
+        if not device.startswith("cuda"):
+            return ""
+        now = time.monotonic()
+        cached = getattr(self, "_gpu_cache", None)
+        if cached is None or now - cached[0] >= 1.0 or cached[1] != device:
+            from rnnplay.gpu import gpu_line
+
+            self._gpu_cache = cached = (now, device, gpu_line(device))
+        return cached[2]
+
     def show(self, snap: Snapshot, phase: str, force: bool = False) -> None:
         eta = None
         if snap.steps_per_s and snap.total_steps > snap.step and phase == "running":
@@ -301,7 +313,14 @@ class TrainPane(Vertical):
             for key, value, width in row:
                 line += [(key, True), (value + " " * max(2, width - len(key) - len(value)) if width else value, False)]
             lines.append(line)
-        self.query_one("#run-stats", TextRows).set_lines(lines)  # unchanged text: no redraw at all
+        gpu = self._gpu_line(snap.device)  # "" off CUDA: the CPU view is unchanged
+        if gpu:
+            lines.append([("gpu ", True), (gpu, False)])
+        stats = self.query_one("#run-stats", TextRows)
+        if len(lines) != getattr(self, "_stats_rows", 3):  # a GPU row: one more line (CSS gives 3)
+            self._stats_rows = len(lines)
+            stats.styles.height = len(lines)
+        stats.set_lines(lines)  # unchanged text: no redraw at all
         self.query_one("#loss-spark", Spark).set_data(snap.recent, f" {fmt_value(snap.loss)}")
         now = time.monotonic()
         if force or now - self._curve_t >= CURVE_EVERY_S or phase != "running":  # a history view: 1 Hz is plenty
