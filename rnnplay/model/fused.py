@@ -32,6 +32,7 @@ from torch import nn
 
 from rnnplay.model import amp
 from rnnplay.model.cell import CellKind
+from rnnplay.model.fast import cell_params
 
 _CUDNN_MODES = {"rnn_tanh": 1, "lstm": 2, "gru": 3}  # torch.backends.cudnn.rnn: RNN_RELU 0, RNN_TANH 1, LSTM 2, GRU 3
 
@@ -48,13 +49,9 @@ def torch_mode(kind: CellKind) -> str:
 
 
 def flat_weights(cells) -> list[torch.Tensor]:
-    """The parameters in torch's flat-weight order: per layer Wxh.weight, Whh.weight (, Wxh.bias, Whh.bias)."""
-    out = []
-    for cell in cells:
-        out += [cell.Wxh.weight, cell.Whh.weight]
-        if cell.bias:
-            out += [cell.Wxh.bias, cell.Whh.bias]
-    return out
+    """The parameters in torch's flat-weight order, which is the fast path's: per layer Wxh.weight,
+    Whh.weight (, Wxh.bias, Whh.bias)."""
+    return cell_params(cells)
 
 
 def is_flat(weights: list[torch.Tensor]) -> bool:
