@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rnnplay.model.fast as fast  # noqa: E402
 from rnnplay import CharRNN, SequenceClassifier  # noqa: E402
+from rnnplay.model.kinds import CELL_NAMES, cell_kind  # noqa: E402
 from _rnn_report import markdown, summary  # noqa: E402
 from _timing import (  # noqa: E402
     eprint, interleave, load_info, machine_info, paired_ratio, ratio_of_medians, summarize,
@@ -159,25 +160,26 @@ def infer_fn(model, data):
 def gemm_plan(w: dict, train: bool) -> list[tuple[int, int, int, int, bool]]:
     """(M, K, N, count, recurrent) for every matrix product of the step (as our fast path does it)."""
     B, T, I, H, L, C = (w[k] for k in ("B", "T", "I", "H", "L", "C"))
+    G = cell_kind(w.get("cell", "tanh")).gates  # gate blocks: Wxh is (G*H, I), Whh (G*H, H)
     lm = w["kind"] == "lm"
     fold = lm and fast.FOLD_EMBEDDING and C < T * B  # CharRNN: layer 1 reads rows of E @ Wxh^T
     plan = []
     for layer in range(L):
         i_l = I if layer == 0 else H
         if layer == 0 and fold:
-            plan.append((C, I, H, 1, False))  # the (V, H) table E @ Wxh^T
+            plan.append((C, I, G * H, 1, False))  # the (V, G*H) table E @ Wxh^T
             if train:
-                plan += [(C, H, I, 1, False), (H, C, I, 1, False)]  # dE, dWxh from the (V, H) table gradient
+                plan += [(C, G * H, I, 1, False), (G * H, C, I, 1, False)]  # dE, dWxh from the table gradient
         else:
-            plan.append((T * B, i_l, H, 1, False))  # input projection
-        plan.append((B, H, H, T - 1, True))  # recurrence (h0 = 0: step 0 needs no product)
+            plan.append((T * B, i_l, G * H, 1, False))  # input projection
+        plan.append((B, H, G * H, T - 1, True))  # recurrence (h0 = 0: step 0 needs no product)
         if train:
-            plan.append((B, H, H, T - 1, True))  # backward through time
-            plan.append((H, (T - 1) * B, H, 1, False))  # dWhh
+            plan.append((B, G * H, H, T - 1, True))  # backward through time
+            plan.append((G * H, (T - 1) * B, H, 1, False))  # dWhh
             if not (layer == 0 and fold):
-                plan.append((H, T * B, i_l, 1, False))  # dWxh
+                plan.append((G * H, T * B, i_l, 1, False))  # dWxh
             if layer > 0 or (lm and not fold):
-                plan.append((T * B, H, i_l, 1, False))  # gradient of the layer's input
+                plan.append((T * B, G * H, i_l, 1, False))  # gradient of the layer's input
     rows = T * B if lm else B
     plan.append((rows, H, C, 1, False))  # head
     if train:
@@ -262,15 +264,13 @@ def run_workload(name: str, args, cell: str = "tanh") -> dict:
         for impl in args.impls:  # the same weights (same seed), one execution path forced
             fns[f"ours[{impl}]"] = fn_of(build(w, impl=impl, device=args.device, cell=cell)[0])
         if args.reference:
-            ref, _, _ = build(w, impl="reference", device=args.device)
+            ref, _, _ = build(w, impl="reference", device=args.device, cell=cell)
             fns["reference"] = train_step_fn(ref, data, args.adam) if mode == "train" else infer_fn(ref, data)
-        if cell == "tanh":  # the GEMM plan is the tanh cell's
-            fns["gemm_batched"], fns["gemm_steps"] = gemm_fns(plan, args.device)
+        fns["gemm_batched"], fns["gemm_steps"] = gemm_fns(plan, args.device)  # gated: G*H-wide products
         eprint(f"{name} {cell} {mode}: {rounds} rounds of {', '.join(fns)}")
         times = interleave(fns, rounds, warm, device=args.device)
-        floor = (min(summarize(times["gemm_batched"])["median"], summarize(times["gemm_steps"])["median"])
-                 if cell == "tanh" else float("nan"))
-        flops = gemm_flops(plan) if cell == "tanh" else float("nan")
+        floor = min(summarize(times["gemm_batched"])["median"], summarize(times["gemm_steps"])["median"])
+        flops = gemm_flops(plan)
         rows = {}
         for k, ts in times.items():
             s = summarize(ts)
@@ -287,38 +287,44 @@ def run_workload(name: str, args, cell: str = "tanh") -> dict:
 # ---- sampling -------------------------------------------------------------------------------
 
 def sampling(args) -> dict:
-    """chars/s of CharRNN.generate (W2 size) against nn.RNN stepped in a loop with carried state."""
-    torch.manual_seed(0)
+    """chars/s of CharRNN.generate (W2 size) against the torch module stepped in a loop with carried
+    state: batch 1 and 8 for the tanh cell (keys batch1, batch8), batch 1 for each gated cell in --cells
+    (cells[cell]["batch1"])."""
     V, H, L, E = 65, 256, 3, 256
     dev = args.device
-    ours = CharRNN(V, H, L, embed_size=E).eval().to(dev)
-    peer = _PeerLM(ours).eval().to(dev)
     length = 200 if args.quick else 1000
     rounds = 3 if args.quick else 7
-    res = {"config": dict(vocab=V, embed=E, hidden=H, layers=L, length=length, prime=10)}
-    for batch in (1, 8):
-        prime = torch.randint(0, V, (batch, 10), generator=torch.Generator().manual_seed(2)).to(dev)
-        temps = torch.linspace(0.5, 1.5, batch, device=dev) if batch > 1 else 1.0
+    res: dict = {"config": dict(vocab=V, embed=E, hidden=H, layers=L, length=length, prime=10), "cells": {}}
+    for cell in dict.fromkeys(["tanh", *args.cell_list]):
+        torch.manual_seed(0)
+        ours = CharRNN(V, H, L, embed_size=E, cell=cell).eval().to(dev)
+        peer = _PeerLM(ours).eval().to(dev)
+        for batch in ((1, 8) if cell == "tanh" else (1,)):
+            prime = torch.randint(0, V, (batch, 10), generator=torch.Generator().manual_seed(2)).to(dev)
+            temps = torch.linspace(0.5, 1.5, batch, device=dev) if batch > 1 else 1.0
 
-        def ours_fn() -> None:
-            ours.generate(prime, length, temperature=temps, generator=torch.Generator(dev).manual_seed(3))
+            def ours_fn() -> None:
+                ours.generate(prime, length, temperature=temps, generator=torch.Generator(dev).manual_seed(3))
 
-        def peer_fn() -> None:
-            _peer_generate(peer, prime, length, temps, torch.Generator(dev).manual_seed(3))
+            def peer_fn() -> None:
+                _peer_generate(peer, prime, length, temps, torch.Generator(dev).manual_seed(3))
 
-        times = interleave({"ours": ours_fn, "nn.RNN": peer_fn}, rounds, 1, device=dev)
-        res[f"batch{batch}"] = {
-            k: {"chars_per_s": batch * length / summarize(ts)["median"], **summarize(ts)} for k, ts in times.items()
-        }
-        res[f"batch{batch}"]["speedup_paired"] = 1.0 / paired_ratio(times["ours"], times["nn.RNN"])
+            eprint(f"sampling {cell} batch {batch}: {rounds} rounds")
+            times = interleave({"ours": ours_fn, "nn.RNN": peer_fn}, rounds, 1, device=dev)
+            row = {k: {"chars_per_s": batch * length / summarize(ts)["median"], **summarize(ts)}
+                   for k, ts in times.items()}
+            row["speedup_paired"] = 1.0 / paired_ratio(times["ours"], times["nn.RNN"])
+            res["cells"].setdefault(cell, {})[f"batch{batch}"] = row
+            if cell == "tanh":
+                res[f"batch{batch}"] = row
     return res
 
 
 @torch.no_grad()
 def _peer_generate(peer, prime, length, temperature, generator):
-    """The usual loop with torch.nn.RNN: carry h, one step per character, softmax + multinomial."""
+    """The usual loop with the torch module: carry its state, one step per character, softmax + multinomial."""
     B = prime.shape[0]
-    out, h = peer(prime)  # (B, T, V), (L, B, H)
+    out, h = peer(prime)  # (B, T, V), (L, B, H) or the LSTM's (h, c)
     logits = out[:, -1]  # (B, V)
     temp = temperature.view(-1, 1) if isinstance(temperature, torch.Tensor) else temperature
     result = torch.empty(B, length, dtype=torch.long, device=prime.device)
@@ -381,12 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         bad = [n for n in names if n not in WORKLOADS]
         if bad:
             ap.error(f"unknown workload(s) {', '.join(bad)}; choose from {', '.join(WORKLOADS)}")
-    from rnnplay.model.kinds import CELL_NAMES
-
     cells = list(CELL_NAMES) if args.cells == "all" else [c.strip() for c in args.cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in CELL_NAMES]
     if bad or not cells:
         ap.error(f"--cells {args.cells!r}: choose from {', '.join(CELL_NAMES)} or all")
+    args.cell_list = cells
     if args.impls is None:
         args.impls = "fast,fused" if args.device.startswith("cuda") else ""
     args.impls = [i.strip() for i in args.impls.split(",") if i.strip()]
