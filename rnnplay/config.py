@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from rnnplay.errors import UserError
+from rnnplay.model.kinds import ALIASES as CELL_ALIASES
+from rnnplay.model.kinds import CELL_NAMES
 
 DEFAULT_CORPUS = "play"
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -41,7 +43,8 @@ class Spec:
     maximum: float | None = None  # inclusive
     above: float | None = None  # exclusive lower bound (lr > 0)
     below: float | None = None  # exclusive upper bound (dropout < 1)
-    choices: tuple[str, ...] = ()
+    choices: tuple[str, ...] | list[str] = ()  # a list may grow (the cell kinds: kinds.register)
+    aliases: dict[str, str] | None = None  # other names for a choice, e.g. rnn for the tanh cell
     optional: bool = False  # None is allowed (and means "derived", e.g. embed = hidden)
     fixed_on_resume: bool = False
     form: str = ""  # the app's form label; "" keeps the setting out of the form
@@ -69,7 +72,7 @@ class Spec:
             except ValueError:
                 raise ValueError(f"{text!r} is not a number") from None
         else:
-            value = text
+            value = self.aliases.get(text, text) if self.aliases else text
         problem = self.problem(value)
         if problem:
             raise ValueError(problem)
@@ -130,6 +133,8 @@ class TrainConfig:
                           fixed_on_resume=True, form="hidden")
     layers: int = setting(3, "stacked RNN layers", metavar="L", minimum=1, maximum=64,
                           fixed_on_resume=True, form="layers")
+    cell: str = setting("tanh", "the recurrent cell: tanh (the seed's vanilla RNN, also called rnn), gru or lstm",
+                        choices=CELL_NAMES, aliases=CELL_ALIASES, fixed_on_resume=True)
     embed: int | None = setting(64, "character embedding width (auto: as wide as --hidden)", metavar="E",
                                 minimum=1, maximum=65536, optional=True, fixed_on_resume=True)
     seq_len: int = setting(64, "characters per stream per step, the BPTT length", metavar="T",
@@ -162,6 +167,9 @@ class TrainConfig:
                               metavar="PATH", optional=True)
 
     def __post_init__(self) -> None:
+        for spec in specs():
+            if spec.aliases and getattr(self, spec.name) in spec.aliases:  # cell="rnn" is stored as "tanh"
+                object.__setattr__(self, spec.name, spec.aliases[getattr(self, spec.name)])
         for spec in specs():
             if spec.flag:
                 problem = spec.problem(getattr(self, spec.name))
@@ -244,6 +252,9 @@ def add_setting_arguments(parser: argparse.ArgumentParser | Any, names: tuple[st
         kwargs: dict[str, Any] = {"default": None, "dest": s.name, "help": s.help + shown + help_suffix}
         if s.choices:
             kwargs["choices"] = s.choices
+            if s.aliases:  # the alias is mapped before argparse checks the choice
+                kwargs["type"] = lambda text, s=s: s.aliases.get(text, text)
+                kwargs["metavar"] = "{" + ",".join(list(s.choices) + list(s.aliases)) + "}"
         else:
             kwargs["type"] = _argparse_type(s)
             kwargs["metavar"] = s.metavar or s.name.upper()

@@ -198,7 +198,7 @@ def build_run(config: TrainConfig, resume: str | Resume | None = None,
         torch.manual_seed(config.seed)
         model = CharRNN(len(corpus.vocab), config.hidden, config.layers,
                         embed_size=config.embed if config.embed is not None else config.hidden,
-                        dropout=config.dropout)
+                        dropout=config.dropout, cell=config.cell)
         rng_cpu = torch.get_rng_state()  # dropout's stream continues from here
     model.to(device)
     optimizer = make_optimizer(model, config)

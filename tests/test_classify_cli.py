@@ -32,6 +32,16 @@ def test_json_last_line_and_determinism(capsys):
     assert c["train_loss"] != a["train_loss"]
 
 
+@pytest.mark.parametrize("cell,params", [("gru", 3 * 13314 - 2 * 130), ("lstm", 4 * 13314 - 3 * 130), ("rnn", 13314)])
+def test_cell_choice(capsys, cell, params):
+    """--cell builds every model of the task with that cell (a gated cell has 3 or 4 times the RNN's
+    weights; the Linear(64, 2) head, 130 parameters, stays as it is); rnn is the tanh cell."""
+    a, _ = _json_run(capsys, "--cell", cell)
+    assert a["params"] == params and a["config"]["cell"] == ("tanh" if cell == "rnn" else cell)
+    t, _ = _json_run(capsys, "--cell", cell, "--task", "tagging")
+    assert t["config"]["cell"] == a["config"]["cell"] and set(t["variants"]) == {"unidirectional", "bidirectional"}
+
+
 def test_text_summary_and_inspection(capsys):
     assert main(["classify", *QUICK, "--inspect"]) == 0
     cap = capsys.readouterr()

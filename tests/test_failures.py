@@ -140,6 +140,9 @@ def test_the_parameter_estimate_is_the_models():
 
     for v, h, n, e in ((30, 16, 1, 8), (65, 256, 3, 64), (7, 5, 4, 5)):
         assert memory.charrnn_parameters(v, h, n, e) == sum(p.numel() for p in CharRNN(v, h, n, embed_size=e).parameters())
+        for cell, gates in (("gru", 3), ("lstm", 4)):
+            model = CharRNN(v, h, n, embed_size=e, cell=cell)
+            assert memory.charrnn_parameters(v, h, n, e, gates) == sum(p.numel() for p in model.parameters())
 
 
 def test_seeds_outside_the_generators_range_are_refused(ckpt, capsys):

@@ -55,7 +55,8 @@ class ClassifyConfig:
     ``device`` is a torch device string ("cpu", "cuda", "cuda:1", "mps"); the CLI resolves "auto".
     ``n_train``/``n_test`` shrink the splits for quick runs and tests (the seed: 5,000 / 1,000).
     The tagging task trains ``SequenceTagger(input_size, hidden_size, 2, tagger_layers)``
-    unidirectional, then bidirectional, with the same recipe (no dropout: one layer).
+    unidirectional, then bidirectional, with the same recipe (no dropout: one layer). ``cell`` is
+    the recurrent cell of every model (tanh, the seed's; gru; lstm).
     """
 
     task: str = "classify"
@@ -75,6 +76,7 @@ class ClassifyConfig:
     lr_step_epochs: int = 20
     lr_gamma: float = 0.5
     batch_size: int = 32
+    cell: str = "tanh"
 
     @property
     def total_epochs(self) -> int:
@@ -88,6 +90,12 @@ class ClassifyConfig:
                      "tagger_layers", "batch_size", "lr_step_epochs", "total_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        from rnnplay.model.kinds import CELL_NAMES, cell_kind
+
+        try:
+            cell_kind(self.cell)
+        except ValueError:
+            raise ValueError(f"cell must be one of {', '.join(CELL_NAMES)}, got {self.cell!r}") from None
         if not 0 <= self.tag_feature < self.input_size:
             raise ValueError(f"tag_feature must be in [0, {self.input_size}), got {self.tag_feature}")
         if not 0.0 <= self.dropout < 1.0:
@@ -163,10 +171,11 @@ def build_models(config: ClassifyConfig) -> list[tuple[str, nn.Module]]:
     """The models the task trains, freshly initialised from torch's global RNG (seed it first)."""
     if config.task == "classify":
         return [("classifier", SequenceClassifier(config.input_size, config.hidden_size, 2,
-                                                  num_layers=config.num_layers, dropout=config.dropout))]
+                                                  num_layers=config.num_layers, dropout=config.dropout,
+                                                  cell=config.cell))]
     return [
         (name, SequenceTagger(config.input_size, config.hidden_size, 2, num_layers=config.tagger_layers,
-                              bidirectional=(name == "bidirectional")))
+                              bidirectional=(name == "bidirectional"), cell=config.cell))
         for name in ("unidirectional", "bidirectional")
     ]
 

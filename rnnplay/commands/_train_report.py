@@ -137,7 +137,8 @@ class Reporter:
         what = "resuming" if event.resumed else "training"
         self._log(
             f"{what} on {corpus.name}: {corpus.chars:,} chars, vocab {corpus.vocab_size}, "
-            f"validation = last {corpus.val_chars:,} chars; CharRNN {cfg.layers}x{cfg.hidden} "
+            f"validation = last {corpus.val_chars:,} chars; CharRNN {cfg.layers}x{cfg.hidden}"
+            f"{'' if cfg.cell == 'tanh' else ' ' + cfg.cell} "
             f"({event.params:,} params) on {event.device}; from step {event.step} " + (
                 f"for {cfg.minutes:g} minutes" if event.total_steps >= STEPS_MAX else f"to {event.total_steps}"
                 + (f" or {cfg.minutes:g} minutes" if cfg.minutes is not None else ""))

@@ -14,7 +14,7 @@ import sys
 import threading
 
 from rnnplay.commands._types import positive_int, seed
-from rnnplay.config import DEVICE_CHOICES
+from rnnplay.config import DEVICE_CHOICES, add_setting_arguments
 from rnnplay.errors import UserError
 from rnnplay.training.events import EpochDone, Started
 
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "SequenceTagger (default: classify)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs to train (default: 60 for classify, 10 for tagging)")
+    add_setting_arguments(parser, ("cell",))  # --cell tanh|gru|lstm (rnn = tanh), declared once in rnnplay.config
     parser.add_argument("--seed", type=seed, default=0, help="seed for data, init and batch order (default 0)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                         help="where to train (default auto: cuda, else mps, else cpu)")
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     _check_fits(args, device)
     config = ClassifyConfig(task=args.task, epochs=args.epochs, seed=args.seed, device=str(device),
-                            n_train=args.train_size, n_test=args.test_size)
+                            n_train=args.train_size, n_test=args.test_size, cell=args.cell or "tanh")
     threads = torch.get_num_threads()
     if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # A 64-unit model does ~microsecond GEMMs: one intra-op thread is as fast, and on a busy
@@ -197,7 +198,8 @@ def _print_summary(out, result) -> None:
 
     cfg = result.config
     done = result.epochs_done
-    title = (f"rnnplay classify --task {cfg.task}: {done}/{cfg.total_epochs} epochs, seed {cfg.seed}, "
+    cell = "" if cfg.cell == "tanh" else f" --cell {cfg.cell}"
+    title = (f"rnnplay classify --task {cfg.task}{cell}: {done}/{cfg.total_epochs} epochs, seed {cfg.seed}, "
              f"{result.device}, {result.seconds:.1f} s")
     table = Table(title=title, title_justify="left")
     for col in ("model", "params", "train loss", "train acc", "test acc"):

@@ -250,11 +250,12 @@ def copy_cell(cell, module: nn.Module, suffix: str, to_torch: bool) -> None:
 
 def torch_kind(module: nn.Module, bidirectional: bool) -> CellKind:
     """The cell kind of a torch RNN module, or TypeError / ValueError saying why it does not convert."""
-    from rnnplay.model.kinds import KINDS
+    from rnnplay.model.kinds import all_kinds
 
-    kind = next((k for k in KINDS.values() if type(module) is k.torch_module), None)
+    kinds = all_kinds()
+    kind = next((k for k in kinds if type(module) is k.torch_module), None)
     if kind is None:
-        names = ", ".join(f"torch.nn.{k.torch_module.__name__}" for k in KINDS.values())
+        names = ", ".join(dict.fromkeys(f"torch.nn.{k.torch_module.__name__}" for k in kinds))
         raise TypeError(f"expected one of {names}, got {type(module).__name__}")
     for key, value in kind.torch_kwargs.items():
         if getattr(module, key) != value:

@@ -61,18 +61,24 @@ def check_fits(what: str, need: float, device, advice: str) -> None:
         raise UserError(f"{what} needs about {fmt_bytes(need)} of memory; {where} {fmt_bytes(have)} available; {advice}")
 
 
-def charrnn_parameters(vocab_size: int, hidden: int, layers: int, embed: int) -> int:
-    """Parameters of a CharRNN (embedding, the stacked tanh RNN's Wxh/Whh with biases, the output layer)."""
+def charrnn_parameters(vocab_size: int, hidden: int, layers: int, embed: int, gates: int = 1) -> int:
+    """Parameters of a CharRNN (embedding, the stacked RNN's Wxh/Whh with biases, the output layer);
+    ``gates`` blocks of H rows per projection (1 tanh, 3 GRU, 4 LSTM)."""
     rnn = (embed * hidden + hidden) + (hidden * hidden + hidden)  # layer 0
     rnn += (layers - 1) * 2 * (hidden * hidden + hidden)  # layers 1..L-1: Wxh is (H, H)
-    return vocab_size * embed + rnn + hidden * vocab_size + vocab_size
+    return vocab_size * embed + gates * rnn + hidden * vocab_size + vocab_size
 
 
 def check_charrnn_fits(config, vocab_size: int, device) -> None:
     """Refuse a char-RNN training run whose weights, optimizer and activations cannot fit on ``device``."""
+    from rnnplay.model.kinds import cell_kind
+
+    gates = cell_kind(config.cell).gates
     embed = config.embed if config.embed is not None else config.hidden
-    params = charrnn_parameters(vocab_size, config.hidden, config.layers, embed)
-    acts = 4 * config.batch_size * config.seq_len * (3 * config.layers * config.hidden + embed + 3 * vocab_size)
-    check_fits(f"a {config.layers}x{config.hidden} CharRNN ({params:,} parameters) with "
+    params = charrnn_parameters(vocab_size, config.hidden, config.layers, embed, gates)
+    per_unit = 3 if gates == 1 else 3 + 2 * gates  # floats kept per step and unit of a layer (gates and their gradients)
+    acts = 4 * config.batch_size * config.seq_len * (per_unit * config.layers * config.hidden + embed + 3 * vocab_size)
+    cell = "" if config.cell == "tanh" else f" {config.cell}"
+    check_fits(f"a {config.layers}x{config.hidden}{cell} CharRNN ({params:,} parameters) with "
                f"{config.batch_size}x{config.seq_len} characters a step", 16 * params + acts, device,
                "lower --hidden or --layers (or --batch-size, --seq-len)")

@@ -52,6 +52,8 @@ def check_payload(payload: dict, name: str) -> None:
     if (config.hidden, config.layers, embed) != (m["hidden_size"], m["num_layers"], m["embed_size"]):
         raise _damaged(name, "has a config that disagrees with its model description")
     kind = _cell_kind(m, name)
+    if kind.name != config.cell:
+        raise _damaged(name, f"has a config with cell {config.cell!r} but a {kind.name} model")
     expected = _expected_shapes(m, kind.name)
     _check_weights(payload.get("weights"), expected, name)
     _check_optimizer(payload.get("optimizer"), list(expected.values()), name)
@@ -64,7 +66,7 @@ def check_payload(payload: dict, name: str) -> None:
 
 def _cell_kind(m: dict, name: str):
     """The described model's cell kind (absent: tanh, as checkpoints before cells were chosen)."""
-    from rnnplay.model.kinds import KINDS, cell_kind
+    from rnnplay.model.kinds import CELL_NAMES, cell_kind
     from rnnplay.training.checkpoint import model_cell
 
     cell = model_cell(m)
@@ -72,7 +74,7 @@ def _cell_kind(m: dict, name: str):
         return cell_kind(cell)
     except ValueError:
         raise UserError(f"checkpoint {name!r} describes a model with cell {cell!r}, which this rnnplay does not "
-                        f"know ({', '.join(KINDS)}); upgrade rnnplay (pip install -U rnnplay) or use another "
+                        f"know ({', '.join(CELL_NAMES)}); upgrade rnnplay (pip install -U rnnplay) or use another "
                         "checkpoint") from None
 
 

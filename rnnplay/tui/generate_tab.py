@@ -187,6 +187,8 @@ class GeneratePane(Vertical):
         unit = opts["unit"] or 0
         if layer is not None and unit >= sampler.hidden_size:
             raise ValueError(f"unit must be from 0 to {sampler.hidden_size - 1}")
+        from rnnplay.model.cell import hidden_of
+
         idx = vocab.encode(prime).long().to(sampler.device).unsqueeze(0)  # (1, T)
         gen = torch.Generator(device=sampler.device).manual_seed(opts["seed"])
         chars, acts = vocab.chars, ([] if layer is not None else None)
@@ -195,8 +197,8 @@ class GeneratePane(Vertical):
         for nxt, h in sampler.stream(idx, opts["length"], temperature=opts["temperature"],
                                      top_k=opts["top_k"], greedy=opts["greedy"], generator=gen):
             out.append(chars[int(nxt[0])])
-            if acts is not None:
-                acts.append(float(h[layer - 1, 0, unit]))
+            if acts is not None:  # colour by h (for the LSTM, the state's first part: h, not c)
+                acts.append(float(hidden_of(h)[layer - 1, 0, unit]))
             now = time.perf_counter()
             if now - last >= POST_EVERY_S:
                 if stop.is_set():
