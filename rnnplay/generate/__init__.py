@@ -7,9 +7,10 @@ or a tuple of tensors), so it works for every cell. No Textual: the app's views 
 """
 
 from rnnplay.generate.beam import Hypothesis, beam_search
+from rnnplay.generate.cowrite import CoWriter, Proposal
 from rnnplay.generate.memory import Saliency, saliency
 from rnnplay.generate.sampling import sample_texts
 from rnnplay.generate.score import Score, StreamScorer, score_text
 
-__all__ = ["Score", "StreamScorer", "score_text", "sample_texts", "Hypothesis", "beam_search",
+__all__ = ["CoWriter", "Proposal", "Score", "StreamScorer", "score_text", "sample_texts", "Hypothesis", "beam_search",
            "Saliency", "saliency"]
