@@ -134,6 +134,7 @@ class Run:
     references: References
     state: RunState
     resumed_from: str | None = None
+    parent: str | None = None  # the checkpoint a fine-tuned run's weights started from (--init-from)
     run_uid: str = ""  # kept in its checkpoints: tells this run's files from another run's (training/outpath.py)
 
 
@@ -151,12 +152,15 @@ def resume_config(path: str | Resume, **overrides) -> TrainConfig:
 
 
 def build_run(config: TrainConfig, resume: str | Resume | None = None,
-              device: torch.device | None = None) -> Run:
+              device: torch.device | None = None, init_from: Resume | None = None) -> Run:
     """Build a fresh run from ``config``, or restore one from the checkpoint ``resume``.
 
     Pass a :class:`Resume` (``Resume.open(path)``) to read the checkpoint once for both the
     config and the restore; a path is opened here. ``device`` overrides ``config.device``
     (a distributed rank trains on ``cuda:LOCAL_RANK`` while the config keeps ``auto``).
+    ``init_from`` (a checkpoint opened with ``Resume.open``) starts a new run from its weights on
+    ``config.corpus``, the vocabulary extended by the corpus' new characters
+    (rnnplay.training.finetune).
     """
     from rnnplay.data.batches import StreamBatches
     from rnnplay.data.corpus import corpus_summary, load_corpus
@@ -168,6 +172,8 @@ def build_run(config: TrainConfig, resume: str | Resume | None = None,
 
     if isinstance(resume, str):
         resume = Resume.open(resume)
+    if resume is not None and init_from is not None:
+        raise UserError("resume a run or start one from another's weights, not both (--resume or --init-from)")
     payload = None
     if resume is not None:
         payload = resume.payload
@@ -185,21 +191,39 @@ def build_run(config: TrainConfig, resume: str | Resume | None = None,
         if want is not None and want != corpus.fingerprint:
             raise UserError(f"corpus {config.corpus!r} is not the text checkpoint {resume.path!r} was trained on "
                             "(its contents differ); resume with the same corpus (--corpus PATH)")
-        if payload["vocab"] != corpus.vocab.to_string():
+    vocab = corpus.vocab
+    if payload is not None and payload["vocab"] != corpus.vocab.to_string():
+        from rnnplay.data.vocab import Vocab
+
+        vocab = Vocab.from_string(payload["vocab"])  # a fine-tuned run's: the corpus' and its parent's
+        if vocab.unknown(corpus.vocab.to_string()):
             raise UserError(f"corpus {config.corpus!r} has a different vocabulary from checkpoint {resume.path!r}; "
                             "resume with the same corpus")
+    if init_from is not None:
+        from rnnplay.data.vocab import Vocab
+        from rnnplay.training.finetune import merged_vocab
+
+        vocab = merged_vocab(Vocab.from_string(init_from.payload["vocab"]), corpus.vocab)
     train, val = corpus.split()
+    if vocab != corpus.vocab:
+        from rnnplay.training.finetune import reencode
+
+        train, val = reencode(train, corpus.vocab, vocab), reencode(val, corpus.vocab, vocab)
     info = corpus_summary(corpus)
     batches = StreamBatches(train, config.batch_size, config.seq_len, config.seed)
     from rnnplay.training.memory import check_charrnn_fits
 
-    check_charrnn_fits(config, len(corpus.vocab), device)  # before allocating: one line, not an OOM
+    check_charrnn_fits(config, len(vocab), device)  # before allocating: one line, not an OOM
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = CharRNN(len(corpus.vocab), config.hidden, config.layers,
+        model = CharRNN(len(vocab), config.hidden, config.layers,
                         embed_size=config.embed if config.embed is not None else config.hidden,
                         dropout=config.dropout, cell=config.cell)
         rng_cpu = torch.get_rng_state()  # dropout's stream continues from here
+    if init_from is not None:
+        from rnnplay.training.finetune import load_parent_weights
+
+        load_parent_weights(model, init_from.payload, vocab, init_from.path)
     model.to(device)
     optimizer = make_optimizer(model, config)
     state = RunState(rng_cpu=rng_cpu)
@@ -207,7 +231,8 @@ def build_run(config: TrainConfig, resume: str | Resume | None = None,
         from rnnplay.training.checkpoint import restore_state
 
         restore_state(payload, model, optimizer, batches, state, device)
-    refs = reference_losses(train, val, len(corpus.vocab))
-    return Run(config, info, corpus.vocab, train, val, batches, model, optimizer, LRSchedule(config),
-               device, refs, state, resumed_from=None if resume is None else resume.path,
+    refs = reference_losses(train, val, len(vocab))
+    parent = init_from.path if init_from is not None else (payload or {}).get("parent")
+    return Run(config, info, vocab, train, val, batches, model, optimizer, LRSchedule(config),
+               device, refs, state, resumed_from=None if resume is None else resume.path, parent=parent,
                run_uid=(payload or {}).get("run_uid") or uuid.uuid4().hex)

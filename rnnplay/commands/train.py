@@ -32,12 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--resume", metavar="PATH", help="continue exactly where this checkpoint stopped (optimizer, RNG, data "
       "position); writes back to PATH (to NAME.pt for NAME.best.pt) unless --out says otherwise")
+    a("--init-from", metavar="CKPT", help="a new run that starts from this checkpoint's weights (and its shape: "
+      "hidden, layers, embed) on --corpus; characters it never saw get fresh rows, the others keep theirs; "
+      "optimizer, schedule and steps start afresh")
     a("--force", action="store_true", help="let --out replace a checkpoint of another run (never a file rnnplay did not write)")
     a("--json", action="store_true", help="make the last stdout line a JSON summary")
     add_record_arguments(parser)
 
 
-def _config(args: argparse.Namespace, resume=None):
+def _config(args: argparse.Namespace, resume=None, init=None):
     """The run's TrainConfig from the flags given (and the checkpoint's config when resuming)."""
     import dataclasses
 
@@ -59,6 +62,10 @@ def _config(args: argparse.Namespace, resume=None):
     given.setdefault("corpus", DEFAULT_CORPUS)
     if given.get("minutes") is not None and "steps" not in given:
         given["steps"] = STEPS_MAX  # a time budget alone: the clock ends the run
+    if init is not None:
+        from rnnplay.training.finetune import parent_config
+
+        return parent_config(given, init.payload, init.path)  # the parent's shape
     return TrainConfig(**given)  # out None: claim_out claims a new name
 
 
@@ -67,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     from rnnplay.training.distributed import Dist
 
+    if args.resume and args.init_from:
+        raise UserError("--resume continues a run and --init-from starts a new one from its weights; choose one")
     d = Dist.from_env()
     if d is not None:
         return _run_distributed(args, d)
@@ -74,10 +83,16 @@ def run(args: argparse.Namespace) -> int:
     from rnnplay.training.outpath import claim_out
 
     resume = Resume.open(args.resume) if args.resume else None  # the checkpoint, read once
-    config = _config(args, resume)
+    init = Resume.open(args.init_from) if args.init_from else None
+    config = _config(args, resume, init)
     with claim_out(config.out, corpus=config.corpus, resume=args.resume, force=args.force) as claim:
-        run_ = build_run(dataclasses.replace(config, out=claim.path), resume=resume)
+        run_ = build_run(dataclasses.replace(config, out=claim.path), resume=resume, init_from=init)
         claim.adopt(run_)  # another run's file at the path is refused; the best file's loss is the bar
+        if init is not None:
+            from rnnplay.training.finetune import describe
+
+            new = len(run_.vocab) - len(init.payload["vocab"])
+            print(f"rnnplay train: note: {describe(init.path, new, run_.vocab)}", file=sys.stderr, flush=True)
         note = _schedule_note(resume, run_.config)
         if note:
             print(f"rnnplay train: note: {note}", file=sys.stderr, flush=True)
@@ -94,7 +109,8 @@ def _run_distributed(args: argparse.Namespace, d) -> int:
 
     try:
         resume = Resume.open(args.resume) if args.resume else None  # every rank reads it (a shared folder)
-        config = _config(args, resume)
+        init = Resume.open(args.init_from) if args.init_from else None  # likewise: the same weights everywhere
+        config = _config(args, resume, init)
         distributed.check_config(config, d)
     except UserError:
         if d.main:
@@ -117,7 +133,8 @@ def _run_distributed(args: argparse.Namespace, d) -> int:
             path = distributed.share_path(d, path)
             if path is not None:
                 try:
-                    run_ = build_run(dataclasses.replace(config, out=path), resume=resume, device=device)
+                    run_ = build_run(dataclasses.replace(config, out=path), resume=resume, device=device,
+                                     init_from=init)
                     if d.main:
                         claim.adopt(run_)
                 except UserError as exc:

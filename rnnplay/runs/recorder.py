@@ -56,6 +56,7 @@ class Recorder:
         self.flush_s = flush_s
         self.warn = warn
         self.run_id: int | None = None
+        self._init_from: str | None = None  # the parent checkpoint of a fine-tuned run (kept in its summary)
         self._steps: deque = deque()
         self._evals: deque = deque()
         self._samples: deque = deque()
@@ -118,7 +119,9 @@ class Recorder:
         with self._lock:
             try:
                 if self.run_id is None:
-                    parent = self.store.by_checkpoint(facts["resumed_from"]) if facts["resumed_from"] else None
+                    source = facts["resumed_from"] or facts["parent"]  # resumed, or fine-tuned from
+                    parent = self.store.by_checkpoint(source) if source else None
+                    self._init_from = facts["parent"] if not facts["resumed_from"] else None
                     config = facts["config"]
                     self.run_id = self.store.create_run(
                         name=self.name or "", kind=self.kind, sweep=self.sweep, config=config,
@@ -126,7 +129,7 @@ class Recorder:
                         corpus_chars=facts["corpus_chars"], corpus_hash=facts["corpus_hash"],
                         device=e.device, params=e.params, steps=e.step, total_steps=e.total_steps,
                         checkpoint=config.get("out") or None, parent_id=parent.id if parent else None,
-                        summary={"references": facts["references"]})
+                        summary={"references": facts["references"], "init_from": self._init_from})
                     if not self.name:
                         self.store.update_run(self.run_id, name=default_name(facts, self.run_id))
                 else:
@@ -145,6 +148,8 @@ class Recorder:
         fields: dict[str, Any] = {"status": e.reason, "ended_at": time.time(), "steps": e.step}
         if summary is not None:
             s = _plain(summary)
+            if self._init_from:
+                s["init_from"] = self._init_from
             fields["summary"] = s
             for key, column in (("train_loss", "train_loss"), ("val_loss", "val_loss"),
                                 ("best_val_loss", "best_val"), ("avg_chars_per_s", "chars_per_s"),
@@ -248,11 +253,12 @@ def run_facts(e: Started) -> dict[str, Any]:
     run = e.run
     if run is None:
         return {"corpus": None, "corpus_location": None, "corpus_chars": None, "corpus_hash": None,
-                "config": {}, "references": {}, "resumed_from": None}
+                "config": {}, "references": {}, "resumed_from": None, "parent": None}
     corpus = run.corpus
     return {"corpus": corpus.name, "corpus_location": corpus.location, "corpus_chars": corpus.chars,
             "corpus_hash": corpus.fingerprint, "config": run.config.to_dict(),
-            "references": run.references.to_dict(), "resumed_from": run.resumed_from}
+            "references": run.references.to_dict(), "resumed_from": run.resumed_from,
+            "parent": run.parent}
 
 
 def default_name(facts: dict[str, Any], run_id: int) -> str:

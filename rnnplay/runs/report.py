@@ -79,7 +79,10 @@ def run_details(r: RunRow, now: float | None = None) -> list[str]:
     ]
     if r.best_checkpoint:
         facts.append(("best", r.best_checkpoint))
-    if r.parent_id:
+    if r.summary.get("init_from"):
+        parent = f"run {r.parent_id}, " if r.parent_id else ""
+        facts.append(("fine-tunes", f"{parent}{r.summary['init_from']}"))
+    elif r.parent_id:
         facts.append(("continues", f"run {r.parent_id}"))
     if r.message:
         facts.append(("message", r.message))

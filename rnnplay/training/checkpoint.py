@@ -255,6 +255,7 @@ def payload(run, reason: str) -> dict:
         "reason": reason,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "run_uid": getattr(run, "run_uid", None),
+        "parent": getattr(run, "parent", None),  # the checkpoint a fine-tuned run started from, or None
         "config": _portable_config(run),
         "model": {**model.describe(), "dropout": float(run.config.dropout)},
         "vocab": run.vocab.to_string(),

@@ -23,6 +23,7 @@ class RunInfo:
     config: TrainConfig
     chars_per_step: int
     resumed_from: str | None = None
+    parent: str | None = None  # the checkpoint a fine-tuned run started from (train --init-from)
 
 
 @dataclass(frozen=True)
