@@ -34,10 +34,11 @@ def chi2(counts: torch.Tensor, probs: torch.Tensor) -> tuple[float, int]:
     return float(((obs - exp) ** 2 / exp).sum()), int(keep.sum()) - 1
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=["tanh", "gru", "lstm"])
+def model(request):
+    """Each cell kind: the sampler reads the prime with the kind's own step (rnnplay.model.kinds)."""
     torch.manual_seed(11)
-    m = CharRNN(V, hidden_size=16, num_layers=2, embed_size=8).eval()
+    m = CharRNN(V, hidden_size=16, num_layers=2, embed_size=8, cell=request.param).eval()
     with torch.no_grad():  # a peaked, biased head: a wrong temperature or a lost bias shows
         m.fc.weight.mul_(6.0)
         m.fc.bias.copy_(torch.linspace(-2.0, 2.0, V))
