@@ -30,11 +30,13 @@ def sample_texts(
     greedy: bool = False,
     generator: torch.Generator | None = None,
     on_text: Callable[[str], None] | None = None,
+    sampler=None,
 ) -> list[str]:
     """The continuations of ``prime`` (its characters must be in ``vocab``, at least one), one per sample.
 
     on_text: with ``num_samples == 1``, called with the continuation piece by piece as it is
     generated (never a character that could still turn out to be the start of the stop text).
+    sampler: a :class:`rnnplay.model.Sampler` snapshot to use instead of ``model`` (may be None then).
     """
     from rnnplay.model import Sampler
 
@@ -43,7 +45,8 @@ def sample_texts(
     if not prime:
         raise ValueError("prime must hold at least one character")
     stop = stop or None
-    device = next(model.parameters()).device
+    sampler = sampler if sampler is not None else Sampler(model)
+    device = sampler.device
     idx = vocab.encode(prime).long().to(device).unsqueeze(0).expand(num_samples, -1).contiguous()  # (N, T)
     chars = vocab.chars
     texts: list[list[str]] = [[] for _ in range(num_samples)]
@@ -51,7 +54,7 @@ def sample_texts(
     live, emitted = num_samples, 0
     hold = len(stop) - 1 if stop else 0
     stream = on_text is not None and num_samples == 1
-    for nxt, _h in Sampler(model).stream(idx, length, temperature=temperature, top_k=top_k,
+    for nxt, _h in sampler.stream(idx, length, temperature=temperature, top_k=top_k,
                                          greedy=greedy, generator=generator):
         picks = nxt.tolist()  # (N,)
         for r in range(num_samples):

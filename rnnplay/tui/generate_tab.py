@@ -21,10 +21,13 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.validation import Integer, Number
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from rnnplay.commands.sample import unescape
 from rnnplay.tui.messages import GenerateProgress
 from rnnplay.tui.widgets import append_runs, diverging_styles, fmt_rate, styled_level, theme_color
 
 TEMP_MIN, TEMP_MAX = 0.05, 3.0
+SAMPLES_MAX = 64
+SEPARATOR = "\n───\n"  # between samples
 POST_EVERY_S = 0.05
 
 
@@ -43,6 +46,7 @@ class GeneratePane(Vertical):
         self._acts: list[float] | None = None
         self._stop = threading.Event()
         self._prime = ""
+        self._samples = 1
         self._legend = ""
         self.source: Any = None
         self.source_label = "nothing to sample from yet: train (F5) or open a checkpoint (ctrl+o)"
@@ -68,6 +72,11 @@ class GeneratePane(Vertical):
                     yield Label("top-k", classes="field-label")
                     yield Input("", type="integer", compact=True, id="gen-topk", placeholder="off",
                                 valid_empty=True, validators=[Integer(minimum=1, maximum=1_000_000)])
+                    yield Label("samples", classes="field-label")
+                    yield Input("1", type="integer", compact=True, id="gen-samples",
+                                validators=[Integer(minimum=1, maximum=SAMPLES_MAX)])
+                    yield Label("stop at", classes="field-label")
+                    yield Input("", compact=True, id="gen-stop", placeholder="off")
                 yield Checkbox("greedy (always the likeliest)", compact=True, id="gen-greedy")
                 yield Label("colour by hidden unit", classes="section")
                 with Grid(id="gen-unit"):
@@ -86,6 +95,7 @@ class GeneratePane(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#gen-scroll").border_title = "generated text"
+        self.query_one("#gen-stop").tooltip = "each sample ends just before this text; \\n is a newline, \\t a tab"
 
     def on_unmount(self) -> None:
         self._stop.set()  # a generation in flight ends with the app
@@ -125,9 +135,15 @@ class GeneratePane(Vertical):
                 "greedy": self.query_one("#gen-greedy", Checkbox).value,
                 "layer": num("#gen-layer", int),
                 "unit": num("#gen-unit-index", int, 0),
+                "samples": num("#gen-samples", int, 1),
+                "stop": unescape(self.query_one("#gen-stop", Input).value) or None,
             }
         except ValueError as exc:
             return f"not a number: {exc}"
+        if not 1 <= opts["samples"] <= SAMPLES_MAX:
+            return f"samples must be from 1 to {SAMPLES_MAX}"
+        if opts["samples"] > 1 and opts["layer"]:
+            return "colouring by a hidden unit shows one sample: set samples to 1 or clear the layer"
         if not TEMP_MIN <= opts["temperature"] <= TEMP_MAX:
             return f"temperature must be from {TEMP_MIN} to {TEMP_MAX}"
         if opts["length"] < 1 or opts["length"] > 20_000:
@@ -155,6 +171,7 @@ class GeneratePane(Vertical):
         self._run_id += 1
         self._text, self._acts = "", [] if opts["layer"] else None
         self._prime = opts["prime"] or ""
+        self._samples = opts["samples"]
         self._legend = (f"colour: layer {opts['layer']} unit {opts['unit'] or 0}, "
                         "blue −1 … 0 … +1 red") if opts["layer"] else ""
         self.query_one("#gen-status", Static).update("generating…")
@@ -189,16 +206,28 @@ class GeneratePane(Vertical):
             raise ValueError(f"unit must be from 0 to {sampler.hidden_size - 1}")
         from rnnplay.model.cell import hidden_of
 
-        idx = vocab.encode(prime).long().to(sampler.device).unsqueeze(0)  # (1, T)
+        stop_text = opts["stop"]
+        if stop_text and vocab.unknown(stop_text):
+            raise ValueError(f"the stop text has characters the model never saw: {''.join(vocab.unknown(stop_text))!r}")
         gen = torch.Generator(device=sampler.device).manual_seed(opts["seed"])
+        if opts["samples"] > 1:
+            self._sample_many(sampler, vocab, prime, opts, gen, run_id)
+            return
+        idx = vocab.encode(prime).long().to(sampler.device).unsqueeze(0)  # (1, T)
         chars, acts = vocab.chars, ([] if layer is not None else None)
         out: list[str] = []
+        n_stop = len(stop_text) if stop_text else 0
         t0 = last = time.perf_counter()
         for nxt, h in sampler.stream(idx, opts["length"], temperature=opts["temperature"],
                                      top_k=opts["top_k"], greedy=opts["greedy"], generator=gen):
             out.append(chars[int(nxt[0])])
             if acts is not None:  # colour by h (for the LSTM, the state's first part: h, not c)
                 acts.append(float(hidden_of(h)[layer - 1, 0, unit]))
+            if n_stop and out[-1] == stop_text[-1] and "".join(out[-n_stop:]) == stop_text:
+                del out[-n_stop:]  # the sample ends just before its stop text
+                if acts is not None:
+                    del acts[-n_stop:]
+                break
             now = time.perf_counter()
             if now - last >= POST_EVERY_S:
                 if stop.is_set():
@@ -207,6 +236,18 @@ class GeneratePane(Vertical):
                 self.post_message(GenerateProgress(run_id, "".join(out), acts and list(acts), False))
         rate = len(out) / max(1e-9, time.perf_counter() - t0)
         self.post_message(GenerateProgress(run_id, "".join(out), acts, True, chars_per_s=rate))
+
+    def _sample_many(self, sampler: Any, vocab: Any, prime: str, opts: dict, gen: Any, run_id: int) -> None:
+        """Several samples in one batch (rnnplay.generate.sample_texts), shown when all are done."""
+        from rnnplay.generate.sampling import sample_texts
+
+        t0 = time.perf_counter()
+        texts = sample_texts(None, vocab, prime, opts["samples"], opts["length"], stop=opts["stop"],
+                             temperature=opts["temperature"], top_k=opts["top_k"], greedy=opts["greedy"],
+                             generator=gen, sampler=sampler)
+        rate = sum(map(len, texts)) / max(1e-9, time.perf_counter() - t0)
+        shown = (SEPARATOR + self._prime).join(texts)  # the first sample's prime is drawn by _render_text
+        self.post_message(GenerateProgress(run_id, shown, None, True, chars_per_s=rate))
 
     def on_generate_progress(self, msg: GenerateProgress) -> None:
         if msg.run_id != self._run_id:
@@ -221,7 +262,8 @@ class GeneratePane(Vertical):
         elif msg.done:
             rate = f" · {fmt_rate(msg.chars_per_s)} chars/s" if msg.chars_per_s else ""
             legend = f" · {self._legend}" if self._legend else ""
-            status.update(f"{len(msg.text)} characters{rate}{legend}")
+            many = f"{self._samples} samples · " if self._samples > 1 else ""
+            status.update(f"{many}{len(msg.text)} characters{rate}{legend}")
         else:
             status.update(f"generating… {len(msg.text)} characters")
 

@@ -120,3 +120,52 @@ async def test_open_checkpoint_lists_the_folder(ckpt_dir, tmp_path):
         await pilot.press("escape")
         await pilot.pause(0.05)
         assert not isinstance(app.screen, OpenCheckpointScreen)
+
+
+async def test_several_samples_in_one_batch_and_a_stop_text(ckpt_dir):
+    from rnnplay.tui.generate_tab import SEPARATOR
+
+    factory = FakeFactory(steps=20)
+    app = make(factory, ckpt_dir)
+    progress = []
+    async with app.run_test(size=(100, 34), message_hook=progress.append) as pilot:
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.phase == "idle" and factory.trainers, what="short run")
+        pane = app.query_one(GeneratePane)
+        vocab = factory.trainers[0].vocab
+        stop = next(c for c in "e ta" if c in vocab)  # a common character: every sample meets it
+        pane.query_one("#gen-prime", Input).value = ""
+        pane.query_one("#gen-length", Input).value = "400"
+        pane.query_one("#gen-samples", Input).value = "4"
+        pane.query_one("#gen-stop", Input).value = stop
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: any(isinstance(m, GenerateProgress) and m.done for m in progress),
+                         what="samples")
+        done = [m for m in progress if isinstance(m, GenerateProgress) and m.done][-1]
+        assert done.error is None
+        samples = done.text.split(SEPARATOR)
+        assert len(samples) == 4 and all(stop not in t and len(t) < 400 for t in samples)
+        await pilot.pause(0.05)
+        assert "4 samples" in str(pane.query_one("#gen-status", Static).render())
+        # one sample streams and ends before its stop, as the batch's first row would
+        pane.query_one("#gen-samples", Input).value = "1"
+        progress.clear()
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: any(isinstance(m, GenerateProgress) and m.done for m in progress),
+                         what="one sample")
+        one = [m for m in progress if isinstance(m, GenerateProgress) and m.done][-1]
+        assert one.error is None and stop not in one.text and len(one.text) < 400
+        # a stop text the model never saw is said in the pane; samples with unit colouring are refused
+        pane.query_one("#gen-stop", Input).value = "\u2603"
+        progress.clear()
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: any(isinstance(m, GenerateProgress) and m.done for m in progress),
+                         what="error")
+        assert "never saw" in [m for m in progress if isinstance(m, GenerateProgress)][-1].error
+        pane.query_one("#gen-stop", Input).value = ""
+        pane.query_one("#gen-samples", Input).value = "3"
+        pane.query_one("#gen-layer", Input).value = "1"
+        await pilot.press("f9")
+        await pilot.pause(0.05)
+        assert any("one sample" in n.message for n in app._notifications)
+        assert app.is_running
