@@ -189,6 +189,26 @@ def describe_run(run: Any, corpus: str) -> str:
     return " · ".join(parts)
 
 
+def model_snapshot(source: Any) -> Any:
+    """A model whose weights stay put, from what Generate and Write sample from: an opened
+    checkpoint's own model, or a copy of the live run's taken between two training steps (under the
+    trainer's lock); None when the source offers neither (only a Sampler)."""
+    import copy
+
+    snapshot = getattr(source, "model_snapshot", None)
+    if snapshot is not None:
+        return snapshot()
+    if isinstance(source, CheckpointSource):
+        return source.model
+    run = getattr(source, "run", None)
+    if run is None or getattr(run, "model", None) is None:
+        return None
+    with source.lock:
+        model = copy.deepcopy(run.model)
+    model.eval().requires_grad_(False)
+    return model
+
+
 class CheckpointSource:
     """A checkpoint opened for generation: the same ``sampler()`` / ``vocab`` face as a trainer."""
 

@@ -29,6 +29,7 @@ TOP = 9  # proposals kept per position (keys 1-9)
 DENSE = 2048  # positions at the end that keep their state
 EVERY = 64  # older positions: one kept state in EVERY
 MAX_CHARS = 50_000
+MEMORY_WINDOW = 256  # the memory view reads this many characters back (from the kept state before them)
 LN2 = math.log(2.0)
 
 
@@ -54,7 +55,8 @@ class Trail:
         self._logits = torch.empty(1, sampler.vocab_size, device=sampler.device, dtype=sampler.dtype)  # (1, V)
         self._one = torch.zeros(1, dtype=torch.long, device=sampler.device)  # (1,)
         state = sampler.new_state(1)  # (L, 1, H) or (h, c)
-        if "\n" in vocab:
+        self.starts_with_newline = "\n" in vocab
+        if self.starts_with_newline:
             self._one.fill_(vocab.stoi["\n"])
             logits = sampler.step(self._one, state, self._logits)  # (1, V)
         else:  # the zero state's prediction: the head's bias
@@ -139,6 +141,29 @@ class Trail:
             self._states.pop()
             self._logp.pop()
         return count
+
+    def memory(self, model, pos: int, window: int = MEMORY_WINDOW) -> tuple[int, list[float], float]:
+        """How strongly each earlier character influenced the prediction of ``text[pos]``: the size
+        of the gradient of its log-probability with respect to each earlier input's embedding
+        (rnnplay.generate.saliency), over at most ``window`` characters before it, read from the
+        state kept before them, so the log-probability is the exact one. ``model``: the model the
+        sampler was built from. -> (first text position read, norms for text[first:pos], log p)."""
+        from rnnplay.generate import saliency
+
+        if not 0 <= pos < len(self.idx):
+            raise ValueError(f"pos must be in 0..{len(self.idx) - 1}, got {pos}")
+        lead = 1 if self.starts_with_newline else 0
+        full = torch.tensor(([self.vocab.stoi["\n"]] if lead else []) + self.idx[:pos + 1])  # (T,)
+        position = pos + lead  # predicting full[position] = text[pos]
+        start = max(0, position - window)
+        if position == 0:  # the first character without a newline before it: nothing read
+            return 0, [], float(self.logp(0)[self.idx[0]])
+        state = None if start == 0 else self._state_at(start - lead)  # after full[:start]
+        result = saliency(model, full, position, window=position - start, state=state)
+        norms = result.norms.tolist()
+        if start == 0 and lead:
+            norms = norms[1:]  # the newline before the text
+        return max(0, start - lead), norms, result.logp
 
     # ---- the per-position records -----------------------------------------------------------
 

@@ -5,7 +5,9 @@ other key types its own character (enter: a newline), tab lets the model write t
 characters (sampled at the form's temperature), backspace undoes one. A pasted text is read in
 whole: that is the score view. Every character's background is its surprisal (-log2 p, in bits)
 under the model; left / right / home / end move a cursor, and the side shows the model's top five
-for the character at the cursor, with the one that is there.
+for the character at the cursor, with the one that is there; under the text, the memory view of
+that character (rnnplay.generate.saliency: how strongly each earlier character influenced its
+prediction, over the last 256).
 
 The model's side is a :class:`~rnnplay.tui.trail.Trail` (the state kept per position, so a key is
 one sampler step and an undo costs nothing) owned by one worker thread, the engine: the keys queue
@@ -33,7 +35,7 @@ from textual.message import Message
 from textual.validation import Integer, Number
 from textual.widgets import Input, Label, Static
 
-from rnnplay.tui.write_view import LN2, WriteText, shown
+from rnnplay.tui.write_view import LN2, MemoryStrip, WriteText, shown
 
 RUN_MAX = 2000
 TEMP_MIN, TEMP_MAX = 0.05, 3.0
@@ -65,6 +67,14 @@ class WriteChanged(Message):
         return isinstance(message, WriteChanged) and self.error is None
 
 
+class MemoryReady(Message):
+    """The memory view for the character at ``pos`` of a text of ``length`` characters."""
+
+    def __init__(self, pos: int, length: int, start: int, norms: list[float], error: str | None = None) -> None:
+        super().__init__()
+        self.pos, self.length, self.start, self.norms, self.error = pos, length, start, norms, error
+
+
 class WritePane(Vertical):
     """See the module docstring."""
 
@@ -88,6 +98,7 @@ class WritePane(Vertical):
     WritePane #write-next { height: auto; }
     WritePane #write-params { grid-size: 4; grid-columns: 7 1fr 7 1fr; grid-rows: 1; grid-gutter: 0 1; height: auto; }
     WritePane #write-status { height: 1; }
+    WritePane MemoryStrip { padding: 0 1; }
     WritePane #write-side > .section:first-child { margin-top: 0; }
     """
 
@@ -100,6 +111,8 @@ class WritePane(Vertical):
         self._commands: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._engine_started = False
+        self.memory_wanted: tuple[int, int] | None = None  # (cursor, text length) the strip should show
+        self._memory_shown: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="write-body"):
@@ -121,6 +134,7 @@ class WritePane(Vertical):
                              "ctrl+u latest weights", id="write-keys", classes="hint")
             with Vertical(id="write-out"):
                 yield WriteText(id="write-text")
+                yield MemoryStrip(id="write-memory")
                 yield Static("", id="write-status", classes="hint")
 
     def on_mount(self) -> None:
@@ -128,6 +142,7 @@ class WritePane(Vertical):
         text.border_title = "write with the model · background: surprisal, 1 … 8+ bits"
         text.set_placeholder("type, pick 1-9, or paste a text")
         self._show_next()
+        self._show_memory()
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -227,10 +242,13 @@ class WritePane(Vertical):
     def on_write_changed(self, msg: WriteChanged) -> None:
         view = msg.view
         follow = self.cursor >= len(self.view.text)
+        if view.source != self.view.source:
+            self.memory_wanted = None  # other weights: ask again
         self.view = view
         self.cursor = len(view.text) if follow else min(self.cursor, len(view.text))
         self.query_one(WriteText).set_text(view.text, view.surprisal, self.cursor)
         self._show_next()
+        self._show_memory()
         status = self.query_one("#write-status", Static)
         if msg.error:
             status.update(Text(f"error: {msg.error}", style="bold red"))
@@ -244,6 +262,35 @@ class WritePane(Vertical):
         self.cursor = max(0, min(pos, len(self.view.text)))
         self.query_one(WriteText).set_text(self.view.text, self.view.surprisal, self.cursor)
         self._show_next()
+        self._show_memory()
+
+    def _show_memory(self) -> None:
+        """Ask the engine for the memory view of the character at the cursor (inside the text only:
+        at the end, keys must not wait for it)."""
+        strip = self.query_one(MemoryStrip)
+        n = len(self.view.text)
+        if self.cursor >= n or self.cursor >= len(self.view.surprisal) or self.source is None:
+            self.memory_wanted = self._memory_shown = None
+            strip.set_data("", (), "memory: move the cursor (← home) onto a character to see which earlier "
+                                   "characters its prediction leaned on")
+            return
+        wanted = (self.cursor, n)
+        if wanted != self.memory_wanted:
+            self.memory_wanted = wanted
+            self.submit("memory")
+
+    def on_memory_ready(self, msg: MemoryReady) -> None:
+        if (msg.pos, msg.length) != self.memory_wanted or len(self.view.text) != msg.length:
+            return  # the cursor or the text moved on
+        strip = self.query_one(MemoryStrip)
+        self._memory_shown = (msg.pos, msg.length)
+        ch = shown(self.view.text[msg.pos])
+        if msg.error:
+            strip.set_data("", (), f"memory: {msg.error}")
+            return
+        strip.set_data(self.view.text[msg.start:msg.pos], msg.norms,
+                       f"memory of {ch!r} at {msg.pos + 1}: what its prediction leaned on "
+                       f"(gradient size per earlier character, {msg.pos - msg.start} back)")
 
     def _status_line(self, view: WriteView) -> str:
         if view.busy:
@@ -251,9 +298,9 @@ class WritePane(Vertical):
         n = len(view.surprisal)
         scored = [s for s in view.surprisal if s == s]
         if not scored:
-            return f"{n} characters · {view.source}" if view.source else ""
+            return f"{n} chars · {view.source}" if view.source else ""
         bpc = sum(scored) / len(scored) / LN2
-        return f"{n} characters · {bpc:.2f} bits/char · perplexity {math.exp(bpc * LN2):.2f} · {view.source}"
+        return f"{n} chars · {bpc:.2f} bits/char · perplexity {math.exp(bpc * LN2):.2f} · {view.source}"
 
     def _show_next(self) -> None:
         """The side panel: at the end, the nine proposals (keys 1-9); inside the text, the top five
@@ -310,6 +357,8 @@ class _Engine:
         self.source: Any = None
         self.label = ""
         self.trail = None
+        self.model = None
+        self._memory_done: tuple[int, int] | None = None
         self.generator = None
         self.pending = ""  # the text, while no model is there to read it
         self.note = ""
@@ -358,18 +407,37 @@ class _Engine:
             self.write(*args)
         elif name == "clear":
             self.trail.undo(len(self.trail))
+        elif name == "memory":
+            self.memory()
+            return
         if not more():
             self.post()
         else:
             self.post(force=False)
 
+    def memory(self) -> None:
+        wanted = self.pane.memory_wanted
+        if wanted is None or wanted == self._memory_done or wanted[1] != len(self.trail):
+            return
+        self._memory_done = wanted
+        pos, length = wanted
+        if self.model is None:
+            self.pane.post_message(MemoryReady(pos, length, pos, [], error="this source has no model to ask"))
+            return
+        start, norms, _ = self.trail.memory(self.model, pos)
+        self.pane.post_message(MemoryReady(pos, length, start, norms))
+
     def load(self, text: str) -> None:
         import torch
 
+        from rnnplay.model import Sampler
+        from rnnplay.tui.backend import model_snapshot
         from rnnplay.tui.trail import Trail
 
         self.post(busy="taking the model's weights…")
-        sampler = self.source.sampler()
+        self.model = model_snapshot(self.source)  # the memory view differentiates through it
+        self._memory_done = None
+        sampler = Sampler(self.model) if self.model is not None else self.source.sampler()
         step = getattr(self.source, "step", None)
         if not hasattr(self.source, "path") and step is not None:
             self.label = f"weights of step {step:,}"

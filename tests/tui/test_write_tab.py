@@ -14,11 +14,12 @@ import torch
 from textual import events
 
 from rnnplay.data.vocab import Vocab
+from rnnplay.generate import saliency
 from rnnplay.model import CharRNN, Sampler
 from rnnplay.tui.app import make_app
 from rnnplay.tui.trail import Trail
 from rnnplay.tui.write_tab import WritePane
-from rnnplay.tui.write_view import WriteText, surprisal_level
+from rnnplay.tui.write_view import MemoryStrip, WriteText, surprisal_level
 from tui_fakes import VOCAB_TEXT, FakeFactory
 from tui_helpers import wait_until
 
@@ -70,6 +71,14 @@ def test_trail_matches_one_forward_over_the_whole_text(cell):
     check_against_direct(model, vocab, trail.text, trail.surprisal, trail.top)
     trail.extend("xyz, ok")  # on from an older, re-read state
     check_against_direct(model, vocab, trail.text, trail.surprisal, trail.top)
+    # the memory view from a kept (thinned, re-read) state: the gradients through the whole text
+    full = vocab.encode("\n" + trail.text).long()
+    for pos, window in ((len(trail) - 1, 10), (5, 10), (3, 256)):
+        start, norms, logp = trail.memory(model, pos, window=window)
+        ref = saliency(model, full, pos + 1)
+        assert start == max(0, pos - window)  # the window counts the newline before the text
+        torch.testing.assert_close(torch.tensor(norms), ref.norms[-(pos - start):])
+        assert len(norms) == pos - start and math.isclose(logp, ref.logp, rel_tol=1e-4, abs_tol=1e-5)
     assert trail.undo(1000) == len(text) - 20 + 7 and trail.text == ""
     check_against_direct(model, vocab, "", [], trail.top)
 
@@ -180,9 +189,22 @@ async def test_a_pasted_text_is_scored_and_the_cursor_shows_the_top_five(ckpt_di
         rows = widget.rows(widget.size.width, widget.size.height)
         reversed_cells = [ch for row in rows for ch, st in row if st.reverse]
         assert reversed_cells == [text[2]]
+        # the memory view of the character at the cursor: the gradient sizes over what came before it
+        memory = pane.query_one(MemoryStrip)
+        full = vocab.encode("\n" + text).long()
+        await wait_until(pilot, lambda: len(memory.norms) == 2, what="the memory view")
+        torch.testing.assert_close(torch.tensor(memory.norms), saliency(model, full, 3).norms[1:])
+        assert memory.chars == text[:2] and "memory of 'e' at 3" in memory.label
+        # far into the text: the last 256 characters, from the state kept before them (the same
+        # gradients as through the whole text: an embedding only acts on what follows it)
+        for _ in range(400 - 2):
+            pane.action_move(1)
+        await wait_until(pilot, lambda: len(memory.norms) == 256 and pane.cursor == 400, what="a far memory view")
+        torch.testing.assert_close(torch.tensor(memory.norms), saliency(model, full, 401).norms[-256:])
+        assert memory.chars == text[400 - 256:400]
         await pilot.press("end")
         await pilot.pause(0.05)
-        assert pane.cursor == len(text)
+        assert pane.cursor == len(text) and "move the cursor" in memory.label
 
 
 async def test_keys_typed_before_a_model_are_read_once_one_is_there(ckpt_dir):

@@ -102,6 +102,11 @@ class FakeTrainer:
                     self._model = CharRNN(len(self.vocab), 16, 2, embed_size=8).eval()
             return Sampler(self._model)
 
+    def model_snapshot(self):
+        """The fixed model the sampler reads (a fake's weights never change)."""
+        self.sampler()
+        return self._model
+
 
 class FakeFactory:
     """A trainer_factory for make_app; keeps the trainers it made and the settings it got."""
