@@ -18,6 +18,10 @@
    until the process is gone (target < 2 s).
 4. The Runs tab while training (target p95 < 100 ms): 10 recorded runs of 20,000 steps overlaid,
    x switches the chart between step and wall time; the time until tmux shows the new x axis.
+5. Co-writing (target p95 < 50 ms): the Write tab on a W2-size checkpoint (3 layers of 256, 256-wide
+   embeddings, written by ``rnnplay train --steps 1``), keys that type a character, pick the
+   model's top proposal (1) and undo (backspace), each the time until tmux shows the next
+   proposals (the status line's character count, drawn in the same frame as them).
 
     python benchmarks/bench_tui.py                                   # full (about 8 minutes)
     python benchmarks/bench_tui.py --quick                           # smoke run (about a minute)
@@ -388,6 +392,49 @@ def runs_latency(workdir: Path, samples: int) -> list[float]:
     return out
 
 
+CHARS = re.compile(r"\b(\d+) chars · ")
+
+
+def cowrite_latency(workdir: Path, samples: int) -> list[tuple[str, float]]:
+    """(kind of key, seconds from sending it until tmux shows the proposals after it) in the Write tab."""
+    ckpt = workdir / "w2" / "w2.pt"
+    subprocess.run(f"cd {shlex.quote(str(workdir))} && {PY} -m rnnplay train --corpus play --hidden 256 "
+                   f"--layers 3 --embed 256 --steps 1 --out {shlex.quote(str(ckpt))}",
+                   shell=True, check=True, capture_output=True, timeout=300)
+    session = f"bench-cowrite-{os.getpid()}"
+    start_app(session, workdir, f"--checkpoint {shlex.quote(str(ckpt))} --refresh-hz 4")
+    ctl = Control(session)
+    out: list[tuple[str, float]] = []
+
+    def count(screen: str) -> int | None:
+        m = CHARS.search(screen)
+        return int(m.group(1)) if m else None
+
+    try:
+        ctl.wait_screen(lambda s: "○ idle" in s, 60)
+        ctl.keys("F12")
+        ctl.wait_screen(lambda s: "1-9 picks" in s, 60)
+        n = 0
+        for i in range(samples):
+            # type, pick, type, pick, undo: the text grows by about one character in two keys
+            key, label, step = (("e", "type", 1), ("1", "pick", 1), ("t", "type", 1), ("1", "pick", 1),
+                                ("BSpace", "undo", -1))[i % 5]
+            t0 = time.perf_counter()
+            ctl.keys(key)
+            n += step
+            try:
+                at = ctl.wait_screen(lambda s, want=n: count(s) == want, 10)
+            except TimeoutError:
+                raise RuntimeError(f"key {key!r} ({label}): the Write tab did not show {n} characters; "
+                                   f"its screen:\n{ctl.screen()}") from None
+            out.append((label, at - t0))
+            time.sleep(0.05 + (i % 7) * 0.013)  # a typist's pace, spread over the app's timers
+    finally:
+        ctl.close()
+        tmux("kill-session", "-t", session)
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
@@ -403,7 +450,7 @@ def main() -> int:
                     help="throughput only: a second headless run in the app's place (should read ~100%%)")
     ap.add_argument("--leave-a-core", action="store_true",
                     help="also measure the app with --torch-threads cpu_count-1 (a core left to the UI)")
-    ap.add_argument("--only", choices=("first-frame", "latency", "runs-tab", "throughput"), default=None,
+    ap.add_argument("--only", choices=("first-frame", "latency", "runs-tab", "cowrite", "throughput"), default=None,
                     help="run one measurement only")
     args = ap.parse_args()
     if shutil.which("tmux") is None:
@@ -433,6 +480,14 @@ def main() -> int:
             print(f"Runs tab, 10 runs x 20,000 steps overlaid, x (redraw by step/time) while training: "
                   f"p50 {pct(lat, 0.5) * 1e3:.0f} ms, p95 {pct(lat, 0.95) * 1e3:.0f} ms, max {max(lat) * 1e3:.0f} ms "
                   f"over {len(lat)} keys (target p95 < 100 ms)", flush=True)
+        if want("cowrite"):
+            keys = cowrite_latency(workdir, 20 if args.quick else 200)
+            lat = [x for _, x in keys]
+            detail = ", ".join(f"{k} p50 {pct([x for kk, x in keys if kk == k], 0.5) * 1e3:.0f} ms"
+                               for k in ("type", "pick", "undo"))
+            print(f"co-writing at W2 size (3x256, from a checkpoint), key -> next proposals on screen: "
+                  f"p50 {pct(lat, 0.5) * 1e3:.0f} ms, p95 {pct(lat, 0.95) * 1e3:.0f} ms, max {max(lat) * 1e3:.0f} ms "
+                  f"over {len(lat)} keys (target p95 < 50 ms); {detail}", flush=True)
         for extra in (("", leave) if args.leave_a_core else ("",)) if want("throughput") else ():
             who = "headless (calibration: a second headless run in the app's place)" if args.calibrate else "app"
             print(f"throughput of the {who}{' (' + extra + ')' if extra else ''}, default model on 'play', {rounds} round(s) "
