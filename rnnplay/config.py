@@ -26,9 +26,11 @@ from rnnplay.model.kinds import ALIASES as CELL_ALIASES
 from rnnplay.model.kinds import CELL_NAMES
 
 DEFAULT_CORPUS = "play"
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N, one GPU of several (DEVICE_PATTERN)
 STEPS_MAX = 10**9  # --steps' bound; a time budget alone (--minutes, no --steps) trains up to it
 LR_SCHEDULES = ("constant", "cosine")
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps"
 PRECISIONS = ("fp32", "bf16", "fp16")
 SEED_MAX = 2**63 - 1  # torch.manual_seed and NumPy's generators take any seed up to here
 
@@ -45,6 +47,7 @@ class Spec:
     below: float | None = None  # exclusive upper bound (dropout < 1)
     choices: tuple[str, ...] | list[str] = ()  # a list may grow (the cell kinds: kinds.register)
     aliases: dict[str, str] | None = None  # other names for a choice, e.g. rnn for the tanh cell
+    pattern: str = ""  # a str value must match this regular expression (whole), e.g. the device names
     optional: bool = False  # None is allowed (and means "derived", e.g. embed = hidden)
     fixed_on_resume: bool = False
     form: str = ""  # the app's form label; "" keeps the setting out of the form
@@ -84,6 +87,10 @@ class Spec:
             return None if self.optional else "a value is required"
         if self.choices:
             return None if value in self.choices else f"choose one of {', '.join(self.choices)}, got {value!r}"
+        if self.pattern and isinstance(value, str):
+            import re
+
+            return None if re.fullmatch(self.pattern, value) else f"choose one of {self.help_choices()}, got {value!r}"
         if self.kind in (int, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return f"must be a number, got {value!r}"
@@ -100,6 +107,9 @@ class Spec:
             if self.maximum is not None and value > self.maximum:
                 return f"must be at most {self.maximum:g}, got {value:g}"
         return None
+
+    def help_choices(self) -> str:
+        return DEVICE_HELP if self.pattern == DEVICE_PATTERN else self.pattern
 
     def show(self, value: Any) -> str:
         if value is None:
@@ -156,7 +166,8 @@ class TrainConfig:
     sample_len: int = setting(200, "characters in each periodic sample", metavar="N", minimum=1, maximum=10**6)
     checkpoint_every: int = setting(500, "save the checkpoint every K steps; 0: only the best, on stop and "
                                     "at the end", metavar="K", minimum=0)
-    device: str = setting("auto", "auto (cuda, else mps, else cpu), cpu, cuda or mps", choices=DEVICE_CHOICES)
+    device: str = setting("auto", "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N (the Nth GPU) or mps",
+                          metavar="DEVICE", pattern=DEVICE_PATTERN)
     precision: str = setting("fp32", "fp32, or mixed precision for the forward and the loss: bf16 (CUDA with "
                              "bfloat16 support, or the CPU) or fp16 (CUDA, with a gradient scaler); the weights "
                              "and checkpoints stay float32", choices=PRECISIONS)
@@ -293,3 +304,11 @@ def check_resume_overrides(saved: TrainConfig, overrides: dict[str, Any]) -> Non
             raise UserError(f"{s.option} {s.show(overrides[name])} differs from the checkpoint's "
                             f"{s.show(getattr(saved, name))}; leave it out when resuming "
                             "(it defines the model or the data order)")
+
+
+def parse_device(text: str) -> str:
+    """An argparse ``type=`` for the --device of the other commands: the same names as the setting."""
+    problem = spec("device").problem(text.strip())
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text.strip()

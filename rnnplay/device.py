@@ -1,4 +1,4 @@
-"""Picking the torch device from ``--device auto|cpu|cuda|mps``."""
+"""Picking the torch device from ``--device auto|cpu|cuda|cuda:N|mps``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 
 from rnnplay.errors import UserError
 
-from rnnplay.config import DEVICE_CHOICES
+from rnnplay.config import DEVICE_HELP
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -22,9 +22,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UserError(f"--device {name}: no CUDA GPU is visible to torch here; use --device cpu or auto")
-        return torch.device(name)
+        device = torch.device(name)
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise UserError(f"--device {name}: this machine shows {count} GPU(s), cuda:0 to cuda:{count - 1}")
+        return device
     if name == "mps":
         if not mps_ok:
             raise UserError("--device mps: Apple's MPS backend is not available here; use --device cpu or auto")
         return torch.device("mps")
-    raise UserError(f"--device {name!r}: choose one of {', '.join(DEVICE_CHOICES)}")
+    raise UserError(f"--device {name!r}: choose one of {DEVICE_HELP}")

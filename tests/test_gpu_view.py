@@ -41,3 +41,33 @@ def test_cuda_line_shows_memory():
     x = torch.empty(1024, 1024, device="cuda")  # noqa: F841 (4 MB in use)
     line = gpu_line("cuda:0")
     assert line.startswith("mem ") and " GB" in line
+
+
+def test_device_names_include_each_gpu():
+    from rnnplay.config import TrainConfig
+    from rnnplay.errors import UserError
+
+    for name in ("auto", "cpu", "cuda", "cuda:0", "cuda:3", "mps"):
+        assert TrainConfig(device=name).device == name
+    for bad in ("tpu", "cuda:", "cuda:x", "gpu0"):
+        with pytest.raises(UserError, match="--device"):
+            TrainConfig(device=bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")
+@pytest.mark.parametrize("command", [["train", "--steps", "1", "--no-record"], ["classify", "--epochs", "1"]])
+def test_a_gpu_index_without_a_gpu_is_one_line(command, capsys):
+    from rnnplay.cli import main
+
+    assert main([*command, "--device", "cuda:1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device cuda:1: no CUDA GPU" in err[0]
+
+
+def test_a_bad_device_is_refused_by_the_parser(capsys):
+    from rnnplay.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--device", "cuda:x"])
+    assert exc.value.code == 2
+    assert "cuda:N" in capsys.readouterr().err

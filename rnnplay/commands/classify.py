@@ -14,7 +14,7 @@ import sys
 import threading
 
 from rnnplay.commands._types import positive_int, seed
-from rnnplay.config import DEVICE_CHOICES, add_setting_arguments
+from rnnplay.config import add_setting_arguments, parse_device
 from rnnplay.errors import UserError
 from rnnplay.training.events import EpochDone, Started
 
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="epochs to train (default: 60 for classify, 10 for tagging)")
     add_setting_arguments(parser, ("cell",))  # --cell tanh|gru|lstm (rnn = tanh), declared once in rnnplay.config
     parser.add_argument("--seed", type=seed, default=0, help="seed for data, init and batch order (default 0)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+    parser.add_argument("--device", type=parse_device, metavar="DEVICE", default="auto",
                         help="where to train (default auto: cuda, else mps, else cpu)")
     parser.add_argument("--train-size", type=positive_int, default=5000, metavar="N",
                         help="training sequences (default 5000, as the seed)")

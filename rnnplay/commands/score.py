@@ -20,7 +20,7 @@ import json
 import sys
 
 from rnnplay.commands._types import nonneg_int, positive_int
-from rnnplay.config import DEVICE_CHOICES
+from rnnplay.config import parse_device
 from rnnplay.errors import UserError
 
 READ_BYTES = 1 << 22  # 4 MiB per read
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            "(default 64; 1 scores exactly as one stream, slower)")
     a("--burn-in", type=nonneg_int, default=128, metavar="N",
       help="characters each lane but the first reads before it scores (default 128)")
-    a("--device", default="auto", choices=DEVICE_CHOICES, help="where the model runs (default auto: a GPU if there is one)")
+    a("--device", default="auto", type=parse_device, metavar="DEVICE", help="where the model runs (default auto: a GPU if there is one)")
 
 
 def _open_text(name: str):

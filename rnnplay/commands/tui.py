@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from rnnplay.commands._types import nonneg_int, positive_float
-from rnnplay.config import DEVICE_CHOICES, FORM_SETTINGS, add_setting_arguments, given_settings
+from rnnplay.config import parse_device, FORM_SETTINGS, add_setting_arguments, given_settings
 
 PREFILL = tuple(s.name for s in FORM_SETTINGS)  # the Train form's settings (rnnplay.config)
 
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where checkpoints are saved and listed by ctrl+o (default ./checkpoints)")
     parser.add_argument("--checkpoint", metavar="PATH", default=None,
                         help="open this checkpoint at start (generate from it; F5 resumes its training)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="torch device (default auto)")
+    parser.add_argument("--device", type=parse_device, metavar="DEVICE", default="auto", help="torch device: auto, cpu, cuda, cuda:N or mps (default auto)")
     form = parser.add_argument_group("prefill the Train tab (F5 then trains with these)")
     add_setting_arguments(form, PREFILL)
     parser.add_argument("--torch-threads", type=nonneg_int, default=0, metavar="N",
