@@ -10,6 +10,9 @@ A cell kind (tanh, gru, lstm) is one module, ``rnnplay/model/<kind>_cell.py``, t
 * its state: ``n_state`` tensors of shape (L, B, H) each (1: ``h``; the LSTM's 2: ``(h, c)``);
 * the torch module its parameters map to (``weight_ih_l{k}`` = ``cells[k].Wxh.weight`` and so on:
   the gate order is torch's, so the mapping is a plain copy),
+* optionally ``probe``: what the app's hidden-state strips show besides h (its sigmoid gates'
+  activations, its other state parts such as the LSTM's c), recomputed without gradients from a
+  layer's input and its h (see :class:`Probe`); a kind without one shows h alone,
 
 collected in one ``KIND = CellKind(...)`` and listed in :mod:`rnnplay.model.kinds`. Nothing else
 knows which kinds exist.
@@ -51,9 +54,32 @@ class CellKind:
     torch_module: type  # nn.RNN / nn.GRU / nn.LSTM
     torch_kwargs: dict = field(default_factory=dict)
     state_names: tuple[str, ...] = ("h",)
+    # probe(cell, layer_in (T, b, I), hs (T, b, H), state0 parts (b, H) each or None) -> Probe
+    probe: Callable[..., Any] | None = None
+    gate_names: tuple[str, ...] = ()  # the sigmoid gates a probe reports, in its order
 
     def __repr__(self) -> str:
         return f"CellKind({self.name!r})"
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """One layer's insides over a sequence, as a kind's ``probe`` recomputes them (no gradients)."""
+
+    gates: tuple[torch.Tensor, ...] = ()  # (T, b, H) each: the sigmoid gates' activations, kind.gate_names order
+    states: tuple[torch.Tensor, ...] = ()  # (T, b, H) each: the state parts after h (kind.state_names[1:])
+
+
+def gate_inputs(cell: "Cell", layer_in: torch.Tensor, hs: torch.Tensor,
+                h0: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's two projections at every step, for a probe: ``Wxh(x_t)`` and ``Whh(h_{t-1})``, each
+    (T, b, G*H) with its bias, from layer_in (T, b, I), the layer's outputs hs (T, b, H) and h0 (b, H)
+    (None: zeros). Inputs are cast to the weights' dtype (a low-precision run's tapped states)."""
+    dtype = cell.Whh.weight.dtype
+    hs = hs.to(dtype)
+    first = hs.new_zeros(1, *hs.shape[1:]) if h0 is None else h0.to(dtype).unsqueeze(0)  # (1, b, H)
+    prev = torch.cat([first, hs[:-1]])  # (T, b, H): h_{t-1}
+    return cell.Wxh(layer_in.to(dtype)), cell.Whh(prev)
 
 
 # ---- the state type -------------------------------------------------------------------------

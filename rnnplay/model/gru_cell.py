@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnplay.model.cell import Cell, CellKind, sigmoid_backward, tanh_backward, whh_grad
+from rnnplay.model.cell import Cell, CellKind, Probe, gate_inputs, sigmoid_backward, tanh_backward, whh_grad
 
 
 class GRUCell(Cell):
@@ -186,9 +186,20 @@ def stepper(w: dict, flat, H: int, L: int):
     return step
 
 
+# ---- probe (the app's strips) ----------------------------------------------------------------
+
+@torch.no_grad()
+def probe(cell: GRUCell, layer_in: torch.Tensor, hs: torch.Tensor, state0) -> Probe:
+    """The reset and update gates r, z (T, b, H) each, from the layer's input (T, b, I) and its h."""
+    H = cell.hidden_size
+    xp, hp = gate_inputs(cell, layer_in, hs, None if state0 is None else state0[0])  # (T, b, 3H) each
+    rz = torch.sigmoid(xp[..., :2 * H] + hp[..., :2 * H])  # (T, b, 2H)
+    return Probe(gates=(rz[..., :H], rz[..., H:]))
+
+
 KIND = CellKind(
     name="gru", gates=3, n_state=1, cell=GRUCell,
     forward_layer=forward_layer, backward_layer=backward_layer,
     sampler_weights=sampler_weights, stepper=stepper,
-    torch_module=nn.GRU,
+    torch_module=nn.GRU, probe=probe, gate_names=("r", "z"),
 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnplay.model.cell import Cell, CellKind, sigmoid_backward, tanh_backward, whh_grad
+from rnnplay.model.cell import Cell, CellKind, Probe, gate_inputs, sigmoid_backward, tanh_backward, whh_grad
 
 
 class LSTMCell(Cell):
@@ -173,9 +173,28 @@ def stepper(w: dict, flat, H: int, L: int):
     return step
 
 
+# ---- probe (the app's strips) ----------------------------------------------------------------
+
+@torch.no_grad()
+def probe(cell: LSTMCell, layer_in: torch.Tensor, hs: torch.Tensor, state0) -> Probe:
+    """The gates i, f, o and the cell state c, (T, b, H) each, from the layer's input (T, b, I), its
+    h and the (h, c) carried into the sequence: c_t = f_t c_{t-1} + i_t g_t."""
+    h0, c0 = (None, None) if state0 is None else state0
+    xp, hp = gate_inputs(cell, layer_in, hs, h0)  # (T, b, 4H) each
+    pre = xp.add_(hp)  # (T, b, 4H)
+    i, f, g, o = pre.chunk(4, dim=-1)  # (T, b, H) each
+    i, f, o, g = i.sigmoid(), f.sigmoid(), o.sigmoid(), g.tanh()
+    cs = torch.empty_like(i)  # (T, b, H)
+    prev = None if c0 is None else c0.to(cs.dtype)  # (b, H)
+    for t in range(cs.shape[0]):
+        torch.mul(i[t], g[t], out=cs[t]) if prev is None else torch.addcmul(i[t] * g[t], f[t], prev, out=cs[t])
+        prev = cs[t]
+    return Probe(gates=(i, f, o), states=(cs,))
+
+
 KIND = CellKind(
     name="lstm", gates=4, n_state=2, cell=LSTMCell,
     forward_layer=forward_layer, backward_layer=backward_layer,
     sampler_weights=sampler_weights, stepper=stepper,
-    torch_module=nn.LSTM, state_names=("h", "c"),
+    torch_module=nn.LSTM, state_names=("h", "c"), probe=probe, gate_names=("i", "f", "o"),
 )

@@ -92,13 +92,21 @@ class StepDone:
 class HiddenStats:
     """Hidden-state summary of the last training batch, at most a few times per second.
 
-    ``units[l]`` is a few units' activations over the time steps of the first sequence of the
-    batch in layer l; ``saturation[l]`` is the fraction of |h| > 0.95 in layer l.
+    ``units[l]`` is a few units' outputs h over the time steps of the first sequence of the batch
+    in layer l; ``saturation[l]`` is the fraction of |h| > 0.95 in layer l. A cell kind with a probe
+    (rnnplay.model.cell.Probe) adds, recomputed with the current weights: ``more_units[s]``, the
+    same units of its other state parts (``state_names[1:]``: the LSTM's c), and
+    ``gate_saturation[l]``, per sigmoid gate (``gate_names``: GRU r z, LSTM i f o) the fraction of
+    its activations below 0.05 or above 0.95 in layer l. For the tanh cell these are empty.
     """
 
     step: int
     units: tuple[tuple[tuple[float, ...], ...], ...]  # (L, n_units, T)
     saturation: tuple[float, ...]  # (L,)
+    state_names: tuple[str, ...] = ("h",)  # what units shows (h), then each more_units entry
+    more_units: tuple[tuple[tuple[tuple[float, ...], ...], ...], ...] = ()  # (S-1, L, n_units, T)
+    gate_names: tuple[str, ...] = ()
+    gate_saturation: tuple[tuple[float, ...], ...] = ()  # (L, n_gates)
 
 
 @dataclass(frozen=True)

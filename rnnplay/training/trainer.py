@@ -11,7 +11,8 @@ API used by the CLI and the TUI:
   per layer, and each layer's tanh saturation, the fraction of |h| > 0.95 over its first 8
   sequences; copied from that step's own training forward (``rnnplay.model.fast.tap_hidden``), so
   they cost no extra pass and never change the training; a model the tap cannot reach gets an
-  extra no-grad pass instead;
+  extra no-grad pass instead; a gated cell adds its gates' saturation (and the LSTM a few units of
+  c), recomputed from those states by its kind's probe (rnnplay.training.probes);
   ``EvalDone`` every ``eval_every`` steps; ``SampleReady`` every ``sample_every`` steps and, with
   ``sample_every_s`` > 0, also every that many seconds (the app's "every few seconds");
   ``CheckpointSaved``; then ``Finished("completed" | "stopped")`` or ``Failed(message)``.
@@ -347,9 +348,9 @@ class Trainer:
             self._tapped = probes.tapped_states(layers)
 
     def _hidden_stats(self) -> HiddenStats | None:
-        if self._tapped is not None:
-            return probes.stats_from_states(self.run.state.step, self._tapped, self.hidden_units)
         last = getattr(self, "_last_batch", None)
+        if self._tapped is not None:
+            return probes.tapped_stats(self.run, self._tapped, last, self.hidden_units)
         return None if last is None else probes.hidden_stats(self.run, last, self.hidden_units)
 
     def _sample(self, length: int) -> str | None:
