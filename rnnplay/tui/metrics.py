@@ -42,6 +42,7 @@ class Snapshot:
     references: dict[str, float] = field(default_factory=dict)  # uniform / unigram / bigram
     units: tuple = ()  # (L, n_units, T) activations of the last batch's first sequence
     saturation: tuple[float, ...] = ()  # (L,)
+    hidden: HiddenStats | None = None  # the latest statistics in full (a gated cell's c and gates)
     sample: str = ""
     sample_step: int | None = None
     params: int | None = None
@@ -168,6 +169,7 @@ class MetricsBuffer:
                 references=dict(self._refs),
                 units=hidden.units if hidden else (),
                 saturation=hidden.saturation if hidden else (),
+                hidden=hidden,
                 sample=sample.text if sample else "",
                 sample_step=sample.step if sample else None,
                 params=self._params,

@@ -25,7 +25,7 @@ from rnnplay.tui.controller import PhaseChanged, RunReady, RunStopped, SaveFaile
 from rnnplay.tui.metrics import Snapshot
 from rnnplay.tui.canvas import BlankColumn, BlankRow, TextRows
 from rnnplay.tui.spark import Spark
-from rnnplay.tui.widgets import HiddenStrips, LossCurve, fmt_duration, fmt_rate, fmt_value
+from rnnplay.tui.widgets import TANH_TITLE, HiddenStrips, LossCurve, fmt_duration, fmt_rate, fmt_value
 
 CURVE_EVERY_S = 1.0  # the loss curve redraws at most this often while training (the rest at --refresh-hz)
 
@@ -91,7 +91,7 @@ class TrainPane(Vertical):
                 yield TextRows(id="run-stats")
                 yield Spark(label="loss ", note_width=8, id="loss-spark")
                 yield LossCurve(id="loss-curve")
-                yield Label("hidden units · last batch · tanh saturation", classes="section")
+                yield Label(TANH_TITLE, classes="section", id="hidden-title")
                 yield HiddenStrips(rows_per_layer=1, id="hidden")
                 yield Static("", id="sample", classes="sample")
 
@@ -326,10 +326,24 @@ class TrainPane(Vertical):
         if force or now - self._curve_t >= CURVE_EVERY_S or phase != "running":  # a history view: 1 Hz is plenty
             self._curve_t = now
             self.query_one("#loss-curve", LossCurve).set_data(snap.history, snap.val, snap.references)
-        self.query_one("#hidden", HiddenStrips).set_data(snap.units, snap.saturation)
+        self._show_hidden(snap)
         sample = self.query_one("#sample", Static)
         if snap.sample_step is not None and (snap.sample_step, snap.sample) != self._sample_shown:
             # only when it changed: setting a border title redraws the whole box
             sample.border_title = f"sample from the live weights · step {snap.sample_step}"
             self._sample_shown = (snap.sample_step, snap.sample)
             sample.update(Text(snap.sample.replace("\t", "    "), no_wrap=False), layout=False)  # fixed height
+
+    def _show_hidden(self, snap: Snapshot) -> None:
+        """The strips, and the label naming what they show for this run's cell (h; the LSTM's c below)."""
+        strips = self.query_one("#hidden", HiddenStrips)
+        hs = snap.hidden
+        if hs is None:
+            strips.set_data(snap.units, snap.saturation)
+        else:
+            strips.set_data(hs.units, hs.saturation, state_names=hs.state_names, more_units=hs.more_units,
+                            gate_names=hs.gate_names, gate_saturation=hs.gate_saturation)
+        title = strips.title
+        if title != getattr(self, "_hidden_title", TANH_TITLE):
+            self._hidden_title = title
+            self.query_one("#hidden-title", Label).update(title)

@@ -6,6 +6,7 @@ classes in the stylesheet, so they follow the theme, and NO_COLOR leaves shapes 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -227,8 +228,24 @@ class LossCurve(CellCanvas):
         return out
 
 
+TANH_TITLE = "hidden units · last batch · tanh saturation"
+
+
+def hidden_title(state_names: Sequence[str] = ("h",), gate_names: Sequence[str] = ()) -> str:
+    """The section label over :class:`HiddenStrips`: what its rows show for this kind of cell."""
+    if len(state_names) <= 1 and not gate_names:
+        return TANH_TITLE
+    shown = state_names[0] + (f" ({', '.join(state_names[1:])} below)" if len(state_names) > 1 else "")
+    return f"hidden {shown} · last batch · sat of {state_names[0]}" + (", gates" if gate_names else "")
+
+
 class HiddenStrips(CellCanvas):
-    """Per layer: a few units' activations over the last sequence (height and colour), and saturation."""
+    """Per layer: a few units' activations over the last sequence (height and colour), and saturation.
+
+    With a gated cell's extras (:meth:`set_data`'s keywords, from HiddenStats), each layer also has
+    rows for the cell's other state parts (the LSTM's c, drawn as tanh(c), named at the row's start)
+    and its gates' saturation beside the rows: per gate where the width allows, else their mean.
+    """
 
     COMPONENT_CLASSES = {"hidden--pos", "hidden--neg", "hidden--label", "hidden--hot"}
     DEFAULT_CSS = """
@@ -243,17 +260,44 @@ class HiddenStrips(CellCanvas):
         super().__init__(id=id, classes=classes)
         self.units: Sequence = ()
         self.saturation: Sequence[float] = ()
+        self.state_names: Sequence[str] = ("h",)
+        self.more_units: Sequence = ()  # (S-1, L, n_units, T): the other state parts (the LSTM's c)
+        self.gate_names: Sequence[str] = ()
+        self.gate_saturation: Sequence[Sequence[float]] = ()  # (L, n_gates)
         self.rows_per_layer = rows_per_layer
 
-    def set_data(self, units: Sequence, saturation: Sequence[float]) -> None:
-        if units is self.units and saturation is self.saturation:
+    def set_data(self, units: Sequence, saturation: Sequence[float], *, state_names: Sequence[str] = ("h",),
+                 more_units: Sequence = (), gate_names: Sequence[str] = (),
+                 gate_saturation: Sequence[Sequence[float]] = ()) -> None:
+        if (units is self.units and saturation is self.saturation and more_units is self.more_units
+                and gate_saturation is self.gate_saturation):
             return  # the same HiddenStats as at the last refresh
-        changed = len(units) != len(self.units)
+        before = self.get_content_height(None, None, 0)
         self.units, self.saturation = units, saturation
-        self.data_changed(layout=changed)
+        self.state_names, self.more_units = state_names, more_units
+        self.gate_names, self.gate_saturation = gate_names, gate_saturation
+        self.data_changed(layout=self.get_content_height(None, None, 0) != before)
+
+    @property
+    def title(self) -> str:
+        """What the rows show (see :func:`hidden_title`)."""
+        return hidden_title(self.state_names, self.gate_names)
+
+    def _detailed(self) -> bool:
+        return bool(self.more_units or self.gate_saturation)
+
+    def _layer_rows(self, layer: int) -> list[tuple[int, int]]:
+        """(state part, unit) of each row of a layer: h's units, then each other part's (one fewer)."""
+        rows = [(0, r) for r in range(min(self.rows_per_layer, len(self.units[layer])))]
+        for s, more in enumerate(self.more_units, 1):
+            if layer < len(more):
+                rows += [(s, r) for r in range(min(max(1, self.rows_per_layer - 1), len(more[layer])))]
+        return rows
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return max(1, len(self.units) * self.rows_per_layer)
+        if not self._detailed():
+            return max(1, len(self.units) * self.rows_per_layer)
+        return max(1, sum(len(self._layer_rows(layer)) for layer in range(len(self.units))))
 
     def rows(self, width: int, height: int) -> list[list[tuple[str, Style]]]:
         label = self.component_style("hidden--label")
@@ -263,6 +307,8 @@ class HiddenStrips(CellCanvas):
         pos, neg = diverging_styles(self.component_style("hidden--pos"),
                                     self.component_style("hidden--neg"), base)
         hot = self.component_style("hidden--hot")
+        if self._detailed():
+            return self._detailed_rows(width, label, hot, pos, neg)
         strip_w = max(4, width - 12)
         out = []
         for layer, layer_units in enumerate(self.units):
@@ -275,4 +321,52 @@ class HiddenStrips(CellCanvas):
                     sat = self.saturation[layer]
                     row += text_row(f" sat {sat * 100:3.0f}%", hot if sat > 0.5 else label)
                 out.append(row)
+        return out
+
+    def _gate_cells(self, layer: int, per_gate: bool, label: Style, hot: Style) -> list[tuple[str, Style]]:
+        """The layer's gate saturation: " r 12% z 40%" per gate, or " gates 26%" (their mean)."""
+        if layer >= len(self.gate_saturation) or not self.gate_saturation[layer]:
+            return []
+        sats = list(self.gate_saturation[layer])
+        if not per_gate:
+            mean = sum(sats) / len(sats)
+            return text_row(f" gates{mean * 100:3.0f}%", hot if mean > 0.5 else label)
+        cells: list[tuple[str, Style]] = []
+        for name, v in zip(self.gate_names, sats):
+            cells += text_row(f" {name}{v * 100:3.0f}%", hot if v > 0.5 else label)
+        return cells
+
+    def _detailed_rows(self, width: int, label: Style, hot: Style, pos, neg) -> list[list[tuple[str, Style]]]:
+        named = len(self.state_names) > 1  # rows start with the state part they show ("L1 h ", "   c ")
+        prefix_w = 5 if named else 3
+        layers = []  # per layer: its rows and the right-hand figures beside each
+        for per_gate in (True, False):
+            layers, right_w = [], 0
+            for layer in range(len(self.units)):
+                rows = self._layer_rows(layer)
+                right: list[list[tuple[str, Style]]] = [[] for _ in rows]
+                if layer < len(self.saturation) and rows:
+                    sat = self.saturation[layer]
+                    right[0] = text_row(f" sat {sat * 100:3.0f}%", hot if sat > 0.5 else label)
+                gates = self._gate_cells(layer, per_gate, label, hot)
+                if gates and rows:  # beside the other state part's first row (c), else h's second, else h's
+                    at = next((i for i, (part, _) in enumerate(rows) if part > 0), 1 if len(rows) > 1 else 0)
+                    right[at] += gates
+                right_w = max([right_w] + [len(r) for r in right])
+                layers.append((rows, right))
+            if width - prefix_w - right_w >= 8:
+                break
+        strip_w = max(4, width - prefix_w - right_w)
+        out = []
+        for layer, (rows, right) in enumerate(layers):
+            for i, (s, r) in enumerate(rows):
+                first = i == 0 or rows[i - 1][0] != s
+                lead = f"L{layer + 1}" if i == 0 else "  "
+                lead += (f" {self.state_names[s][:1]} " if first else "   ") if named else " "
+                row = text_row(lead, label)
+                values = self.units[layer][r] if s == 0 else [math.tanh(v) for v in self.more_units[s - 1][layer][r]]
+                for v in resample(list(values), strip_w):
+                    v = max(-1.0, min(1.0, v))
+                    row.append((BLOCKS[min(7, int((v + 1) / 2 * 8))], styled_level(v, pos, neg)))
+                out.append(row + right[i])
         return out
