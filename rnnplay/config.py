@@ -144,7 +144,7 @@ class TrainConfig:
     layers: int = setting(3, "stacked RNN layers", metavar="L", minimum=1, maximum=64,
                           fixed_on_resume=True, form="layers")
     cell: str = setting("tanh", "the recurrent cell: tanh (the seed's vanilla RNN, also called rnn), gru or lstm",
-                        choices=CELL_NAMES, aliases=CELL_ALIASES, fixed_on_resume=True)
+                        choices=CELL_NAMES, aliases=CELL_ALIASES, fixed_on_resume=True, form="cell")
     embed: int | None = setting(64, "character embedding width (auto: as wide as --hidden)", metavar="E",
                                 minimum=1, maximum=65536, optional=True, fixed_on_resume=True)
     seq_len: int = setting(64, "characters per stream per step, the BPTT length", metavar="T",
@@ -167,7 +167,7 @@ class TrainConfig:
     checkpoint_every: int = setting(500, "save the checkpoint every K steps; 0: only the best, on stop and "
                                     "at the end", metavar="K", minimum=0)
     device: str = setting("auto", "auto (cuda, else mps, else cpu), cpu, cuda, cuda:N (the Nth GPU) or mps",
-                          metavar="DEVICE", pattern=DEVICE_PATTERN)
+                          metavar="DEVICE", pattern=DEVICE_PATTERN, form="device")
     precision: str = setting("fp32", "fp32, or mixed precision for the forward and the loss: bf16 (CUDA with "
                              "bfloat16 support, or the CPU) or fp16 (CUDA, with a gradient scaler); the weights "
                              "and checkpoints stay float32", choices=PRECISIONS)

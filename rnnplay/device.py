@@ -9,6 +9,13 @@ from rnnplay.errors import UserError
 from rnnplay.config import DEVICE_HELP
 
 
+def available_devices() -> tuple[str, ...]:
+    """The --device names that work here, for a chooser: auto, cpu, each cuda:N, mps."""
+    mps = getattr(torch.backends, "mps", None)
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return ("auto", "cpu", *cuda, *(["mps"] if mps is not None and mps.is_available() else []))
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """auto -> cuda if available, else mps if available, else cpu. An unavailable choice is a UserError."""
     mps = getattr(torch.backends, "mps", None)

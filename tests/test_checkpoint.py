@@ -158,3 +158,12 @@ def test_a_text_file_is_called_corrupt_not_dangerous(tmp_path):
     p.write_text("garbage\n")  # 'g' happens to be pickle's GLOBAL opcode byte
     with pytest.raises(UserError, match="corrupt or not an rnnplay checkpoint"):
         ck.load_checkpoint(p)
+
+
+@pytest.mark.parametrize("cell, version", [("tanh", 1), ("gru", 2), ("lstm", 2)])
+def test_a_gated_cell_file_is_format_2_and_a_tanh_one_stays_readable_by_older_rnnplay(tmp_path, cell, version):
+    p = ck.save_checkpoint({"kind": "charrnn", "model": {"vocab_size": 3, "hidden_size": 4, "cell": cell}},
+                           tmp_path / f"{cell}.pt")
+    raw = torch.load(p, weights_only=True)
+    assert raw["version"] == version and raw["model"]["cell"] == cell
+    assert ck.FORMAT_VERSION == 2

@@ -58,8 +58,8 @@ def test_a_config_built_in_code_is_checked_by_the_same_declaration():
 
 def test_fixed_on_resume_and_form_settings_come_from_the_declaration():
     assert set(C.FIXED_ON_RESUME) == {"hidden", "layers", "cell", "embed", "seq_len", "batch_size", "seed", "lr_schedule"}
-    assert [s.name for s in C.FORM_SETTINGS] == ["steps", "hidden", "layers", "seq_len", "batch_size", "lr",
-                                                 "dropout", "seed"]
+    assert [s.name for s in C.FORM_SETTINGS] == ["steps", "hidden", "layers", "cell", "seq_len", "batch_size", "lr",
+                                                 "dropout", "device", "seed"]
     saved = C.TrainConfig(hidden=32)
     C.check_resume_overrides(saved, {"lr": 1e-4, "hidden": 32})  # same value, or a run-time setting: fine
     with pytest.raises(UserError, match="--hidden 64 differs from the checkpoint's 32"):

@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from rnnplay.commands._types import nonneg_int, positive_float
-from rnnplay.config import parse_device, FORM_SETTINGS, add_setting_arguments, given_settings
+from rnnplay.config import FORM_SETTINGS, add_setting_arguments, given_settings
 
 PREFILL = tuple(s.name for s in FORM_SETTINGS)  # the Train form's settings (rnnplay.config)
 
@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where checkpoints are saved and listed by ctrl+o (default ./checkpoints)")
     parser.add_argument("--checkpoint", metavar="PATH", default=None,
                         help="open this checkpoint at start (generate from it; F5 resumes its training)")
-    parser.add_argument("--device", type=parse_device, metavar="DEVICE", default="auto", help="torch device: auto, cpu, cuda, cuda:N or mps (default auto)")
-    form = parser.add_argument_group("prefill the Train tab (F5 then trains with these)")
+    form = parser.add_argument_group("prefill the Train tab (F5 then trains with these; --device is also the "
+                                     "Classify tab's)")
     add_setting_arguments(form, PREFILL)
     parser.add_argument("--torch-threads", type=nonneg_int, default=0, metavar="N",
                         help="CPU threads for training (default 0: torch's own choice)")
@@ -95,10 +95,11 @@ def run(args: argparse.Namespace) -> int:
         from rnnplay.errors import UserError
 
         raise UserError(f"--checkpoint {args.checkpoint!r} is not a file; give the path of a .pt file")
-    if args.device != "auto":
+    device = args.device or "auto"
+    if device != "auto":
         from rnnplay.device import resolve_device  # imports torch, but only when a device is named
 
-        resolve_device(args.device)
+        resolve_device(device)
     # Textual draws at most TEXTUAL_FPS frames a second (default 60), and a key that changes the
     # layout (a tab switch) lands in the frame after the next one: up to two frame periods of
     # waiting. 240 cut a tab switch from ~75 to ~55 ms here. Frames are only drawn when something
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TEXTUAL_FPS", "240")
     from rnnplay.tui.app import make_app
 
-    app = make_app(refresh_hz=args.refresh_hz, checkpoint_dir=args.checkpoint_dir, device=args.device,
+    app = make_app(refresh_hz=args.refresh_hz, checkpoint_dir=args.checkpoint_dir, device=device,
                    corpus=args.corpus, open_checkpoint=args.checkpoint,
                    torch_threads=args.torch_threads or None,
                    prefill=given_settings(args, PREFILL))

@@ -39,7 +39,7 @@ from rnnplay.errors import UserError
 from rnnplay.model.cell import map_state
 
 FORMAT = "rnnplay-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: gated cells (model "cell", an LSTM's (h, c) carried state); 1: the tanh cell only
 
 
 def best_path(out: str | os.PathLike) -> str:
@@ -81,7 +81,10 @@ def save_checkpoint(payload: dict, path: str | os.PathLike) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create checkpoint folder {str(path.parent)!r}: {exc.strerror}") from None
-    payload = {"format": FORMAT, "version": FORMAT_VERSION, **payload}
+    # a tanh-cell file is still version 1, so an rnnplay from before the gated cells reads it; one of a
+    # gated cell is 2, so that rnnplay says to upgrade instead of failing on the gate-sized weights
+    gated = isinstance(payload.get("model"), dict) and model_cell(payload["model"]) != "tanh"
+    payload = {"format": FORMAT, "version": FORMAT_VERSION if gated else 1, **payload}
     remove_stale_temporaries(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{_tmp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=path.parent)

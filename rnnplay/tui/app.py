@@ -142,8 +142,7 @@ class RnnPlayApp(App[int]):
     def on_mount(self) -> None:
         if self.initial_corpus and self.initial_corpus not in [v for _, v in backend.corpus_choices()[0]]:
             self.query_one("#corpus-path", Input).value = self.initial_corpus
-        for key, value in self.prefill.items():
-            self.query_one(f"#hp-{key}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
+        self.query_one(TrainPane).prefill(self.prefill)
         # the tab bar and the panes never change: found once, not by a query per key press
         self._tabs = self.query_one("#tabs", TabbedContent)
         self._tab_bar = self._tabs.query_one(Tabs)
@@ -170,16 +169,21 @@ class RnnPlayApp(App[int]):
         """Import torch and the pipeline after the first frame, so F5 starts at once."""
         try:
             defaults = backend.load_backend()
+            from rnnplay.device import available_devices
+
+            devices = available_devices()
         except Exception as exc:
             self.post_message(BackendLoaded({}, error=f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(BackendLoaded(defaults))
+        self.post_message(BackendLoaded(defaults, devices=devices))
 
     def on_backend_loaded(self, msg: BackendLoaded) -> None:
         if msg.error:
             self.notify(f"the training stack failed to load: {msg.error}", severity="error", timeout=15)
         else:
             self.query_one(TrainPane).set_defaults(msg.defaults)
+            if msg.devices:
+                self.query_one(TrainPane).set_devices(msg.devices)
         self.gc_pacer.settle()
 
     async def on_event(self, event: events.Event) -> None:

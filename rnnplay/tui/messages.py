@@ -71,7 +71,8 @@ class ClassifyFinished(Message):
 class BackendLoaded(Message):
     """The training stack (torch, the pipeline) finished importing in the background."""
 
-    def __init__(self, defaults: dict, error: str | None = None) -> None:
+    def __init__(self, defaults: dict, error: str | None = None, devices: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.defaults = defaults
+        self.devices = devices  # what --device can name here (auto, cpu, each cuda:N, mps)
         self.error = error

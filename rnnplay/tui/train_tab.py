@@ -19,7 +19,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Select, Static
 
-from rnnplay.config import FORM_SETTINGS
+from rnnplay.config import FORM_SETTINGS, TrainConfig
 from rnnplay.tui.backend import TrainSettings, check_corpus_path, corpus_description
 from rnnplay.tui.controller import PhaseChanged, RunReady, RunStopped, SaveFailed, Saved, TrainingSession
 from rnnplay.tui.metrics import Snapshot
@@ -30,6 +30,26 @@ from rnnplay.tui.widgets import TANH_TITLE, HiddenStrips, LossCurve, fmt_duratio
 CURVE_EVERY_S = 1.0  # the loss curve redraws at most this often while training (the rest at --refresh-hz)
 
 FORM = FORM_SETTINGS  # the declared settings the form shows, in declaration order (rnnplay.config)
+DEVICES_BEFORE_TORCH = ("auto", "cpu")  # the device chooser until torch has loaded and counted the GPUs
+
+
+def is_choice(spec) -> bool:
+    """A setting the form offers as a chooser (declared choices, or the devices) rather than typed."""
+    return bool(spec.choices) or spec.name == "device"
+
+
+def _choice_field(spec, options) -> Select:
+    """Blank means the default, as an empty Input does; its prompt shows the declared default."""
+    default = getattr(TrainConfig(), spec.name)
+    return Select([(o, o) for o in options], prompt=spec.show(default), allow_blank=True, compact=True,
+                  id=f"hp-{spec.name}")
+
+
+def form_value(widget) -> str:
+    """A form field's text: an Input's value, a chooser's choice ("" when left at the default)."""
+    if isinstance(widget, Select):
+        return "" if widget.is_blank() else str(widget.value)
+    return widget.value.strip()
 
 
 class _Valid(Validator):
@@ -79,8 +99,12 @@ class TrainPane(Vertical):
                 with Grid(id="hparams"):
                     for spec in FORM:
                         yield Label(spec.form, classes="field-label")
-                        yield Input(type="integer" if spec.kind is int else "number", validators=[_Valid(spec)],
-                                    valid_empty=True, compact=True, id=f"hp-{spec.name}", placeholder="default")
+                        if is_choice(spec):
+                            yield _choice_field(spec, spec.choices or DEVICES_BEFORE_TORCH)
+                        else:
+                            yield Input(type="integer" if spec.kind is int else "number",
+                                        validators=[_Valid(spec)], valid_empty=True, compact=True,
+                                        id=f"hp-{spec.name}", placeholder="default")
                 with Horizontal(id="train-buttons"):
                     yield Button("▶ Train", id="start", compact=True, variant="primary")
                     yield Button("■ Stop", id="stop", compact=True)
@@ -222,8 +246,25 @@ class TrainPane(Vertical):
     def set_defaults(self, defaults: dict) -> None:
         """Show the pipeline's defaults as placeholders (empty field = default)."""
         for spec in FORM:
-            if defaults.get(spec.name) is not None:
+            if defaults.get(spec.name) is not None and not is_choice(spec):
                 self.query_one(f"#hp-{spec.name}", Input).placeholder = spec.show(defaults[spec.name])
+
+    def prefill(self, values: dict) -> None:
+        """Fill the form from the command line's flags (``rnnplay --hidden 512 --cell lstm``)."""
+        for key, value in values.items():
+            text = f"{value:g}" if isinstance(value, float) else str(value)
+            if key == "device":  # listed before torch has counted the GPUs
+                self.set_devices((*DEVICES_BEFORE_TORCH, text))
+            self.query_one(f"#hp-{key}").value = text
+
+    def set_devices(self, devices: tuple[str, ...]) -> None:
+        """The device chooser lists what torch found (auto, cpu, each cuda:N, mps); a choice already made
+        stays, listed or not (resolving it says what is wrong when F5 starts)."""
+        select = self.query_one("#hp-device", Select)
+        chosen = form_value(select)
+        select.set_options([(d, d) for d in dict.fromkeys([*devices, *([chosen] if chosen else [])])])
+        if chosen:
+            select.value = chosen
 
     @on(Select.Changed, "#corpus")
     def _describe(self, event: Select.Changed) -> None:
@@ -258,8 +299,8 @@ class TrainPane(Vertical):
         corpus = path or str(self.query_one("#corpus", Select).value)
         values: dict = {}
         for spec in FORM:
-            field = self.query_one(f"#hp-{spec.name}", Input)
-            text = field.value.strip()
+            field = self.query_one(f"#hp-{spec.name}")
+            text = form_value(field)
             if not text:
                 continue
             try:
@@ -267,6 +308,7 @@ class TrainPane(Vertical):
             except ValueError as exc:
                 field.focus()
                 return f"{spec.form}: {exc}; or leave it empty for the default"
+        device = values.pop("device", device)  # the form's choice, else the app's --device
         return TrainSettings(corpus=corpus, values=values, device=device, checkpoint_dir=checkpoint_dir)
 
     def set_form_enabled(self, enabled: bool) -> None:

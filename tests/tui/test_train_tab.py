@@ -158,3 +158,58 @@ async def test_ctrl_c_quits_too(ckpt_dir):
         app.query_one("#hp-steps", Input).focus()
         await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: not app.is_running, what="exit")
+
+
+def offered(select, values: list[str]) -> list[str]:
+    """The values a Select accepts (setting one it does not list raises), restoring its value."""
+    from textual.widgets._select import InvalidSelectValueError
+
+    before, ok = select.value, []
+    for v in values:
+        try:
+            select.value = v
+            ok.append(v)
+        except InvalidSelectValueError:
+            pass
+    select.value = before
+    return ok
+
+
+async def test_cell_and_device_are_choosers_whose_choice_f5_trains(ckpt_dir):
+    """The cell (tanh, gru, lstm) and the device come from their declared settings as choosers;
+    left at "default" they are not sent (the declared defaults apply); a choice is."""
+    from textual.widgets import Select
+
+    factory = FakeFactory(steps=10)
+    app = make(factory, ckpt_dir, device="auto")
+    async with app.run_test(size=(100, 30)) as pilot:
+        cell = app.query_one("#hp-cell", Select)
+        device = app.query_one("#hp-device", Select)
+        assert cell.is_blank() and device.is_blank()
+        assert offered(cell, ["tanh", "gru", "lstm", "rnn", "cuda:0"]) == ["tanh", "gru", "lstm"]
+        assert offered(device, ["auto", "cpu", "cuda:0"]) == ["auto", "cpu"]  # before torch has loaded
+        cell.value = "lstm"
+        device.value = "cpu"
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: bool(factory.settings), what="start")
+        assert factory.settings[0].values == {"cell": "lstm"}
+        assert factory.settings[0].device == "cpu"
+
+
+async def test_devices_found_by_torch_are_listed_and_a_prefilled_device_kept(ckpt_dir):
+    from textual.widgets import Select
+
+    factory = FakeFactory(steps=10)
+    app = make(factory, ckpt_dir, prefill={"device": "cuda:1", "cell": "gru"})
+    async with app.run_test(size=(100, 30)) as pilot:
+        device = app.query_one("#hp-device", Select)
+        assert device.value == "cuda:1" and app.query_one("#hp-cell", Select).value == "gru"
+        app.query_one("TrainPane").set_devices(("auto", "cpu", "cuda:0"))
+        await pilot.pause(0.05)
+        assert device.value == "cuda:1"
+        assert offered(device, ["auto", "cpu", "cuda:0", "cuda:1", "cuda:2", "mps"]) == ["auto", "cpu", "cuda:0",
+                                                                                         "cuda:1"]
+        device.value = "cuda:1"
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: bool(factory.settings), what="start")
+        assert factory.settings[0].device == "cuda:1" and factory.settings[0].values == {"cell": "gru"}
