@@ -85,6 +85,8 @@ def test_cli_init_from_records_a_new_run_naming_its_parent_and_resumes(parent, c
     payload = load_checkpoint(out)
     assert payload["vocab"] == "".join(sorted(set(OLD) | set(NEW))) and payload["parent"] == path
     assert (payload["model"]["hidden_size"], payload["model"]["num_layers"]) == (16, 2)  # the parent's shape
+    assert result["vocab_size"] == len(payload["vocab"]) and result["corpus_vocab_size"] == len(set(NEW))
+    assert f"(the model's {len(payload['vocab'])}: the parent's and the corpus' characters)" in err
     with RunStore.open(os.environ["RNNPLAY_RUNS_DB"]) as store:
         row = store.get(result["run_id"])
         assert row.parent_id == parent_id and row.summary["init_from"] == path

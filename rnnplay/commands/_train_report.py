@@ -136,7 +136,9 @@ class Reporter:
         corpus, refs, cfg = info.corpus, info.references, info.config
         what = "resuming" if event.resumed else "training"
         self._log(
-            f"{what} on {corpus.name}: {corpus.chars:,} chars, vocab {corpus.vocab_size}, "
+            f"{what} on {corpus.name}: {corpus.chars:,} chars, vocab {corpus.vocab_size}"
+            + (f" (the model's {info.vocab_size}: the parent's and the corpus' characters), "
+               if info.vocab_size not in (None, corpus.vocab_size) else ", ") +
             f"validation = last {corpus.val_chars:,} chars; CharRNN {cfg.layers}x{cfg.hidden}"
             f"{'' if cfg.cell == 'tanh' else ' ' + cfg.cell} "
             f"({event.params:,} params) on {event.device}; from step {event.step} " + (
@@ -178,7 +180,8 @@ class Reporter:
             "checkpoint": summary.checkpoint,
             "best_checkpoint": _existing(summary.best_checkpoint),
             "corpus": info.corpus.name if info else None,
-            "vocab_size": info.corpus.vocab_size if info else None,
+            "vocab_size": (info.vocab_size or info.corpus.vocab_size) if info else None,  # the model's
+            "corpus_vocab_size": info.corpus.vocab_size if info else None,
             "params": self.started.params if self.started else None,
             "device": self.started.device if self.started else None,
             "chars_per_s": round(summary.avg_chars_per_s, 1),

@@ -24,6 +24,7 @@ class RunInfo:
     chars_per_step: int
     resumed_from: str | None = None
     parent: str | None = None  # the checkpoint a fine-tuned run started from (train --init-from)
+    vocab_size: int | None = None  # the model's characters; more than the corpus' after --init-from
 
 
 @dataclass(frozen=True)

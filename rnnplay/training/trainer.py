@@ -372,7 +372,7 @@ class Trainer:
     def run_info(self) -> RunInfo:
         run = self.run
         return RunInfo(run.corpus_info, run.references, run.config, run.batches.chars_per_step, run.resumed_from,
-                       getattr(run, "parent", None))
+                       getattr(run, "parent", None), len(run.vocab))
 
     def summary(self) -> RunSummary:
         state, out = self.run.state, self.run.config.out
