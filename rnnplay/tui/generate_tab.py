@@ -78,7 +78,7 @@ class GeneratePane(Vertical):
                     yield Label("stop at", classes="field-label")
                     yield Input("", compact=True, id="gen-stop", placeholder="off")
                 yield Checkbox("greedy (always the likeliest)", compact=True, id="gen-greedy")
-                yield Label("colour by hidden unit", classes="section")
+                yield Label("colour by a unit of h", classes="section")  # h, also for the LSTM (not c)
                 with Grid(id="gen-unit"):
                     yield Label("layer", classes="field-label")
                     yield Input("", type="integer", compact=True, id="gen-layer", placeholder="off",
