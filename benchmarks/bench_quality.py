@@ -50,6 +50,11 @@ class TorchCharRNN(nn.Module):
         self.fc = nn.Linear(ours.hidden_size, ours.vocab_size)
         self.fc.load_state_dict(ours.fc.state_dict())
 
+    def init_state(self, batch: int, device=None, dtype=None) -> torch.Tensor:
+        """Zeros (L, B, H): the state the trainer starts a stream from (as CharRNN.init_state)."""
+        w = self.fc.weight
+        return torch.zeros(self.num_layers, batch, self.hidden_size, device=device or w.device, dtype=dtype or w.dtype)
+
     def forward(self, idx: torch.Tensor, h0: torch.Tensor | None = None):
         out, h_n = self.rnn(self.embedding(idx), h0)  # (B, T, H), (L, B, H)
         return self.fc(out), h_n  # (B, T, V)

@@ -258,7 +258,7 @@ def run_workload(name: str, args, cell: str = "tanh") -> dict:
     rounds, warm = (QUICK_ROUNDS if args.quick else ROUNDS)[name]
     rounds = args.rounds or rounds
     for mode in ("train", "infer"):
-        plan = gemm_plan(w, mode == "train")
+        plan = gemm_plan({**w, "cell": cell}, mode == "train")  # the gated cells: G*H-wide products
         fn_of = (lambda m: train_step_fn(m, data, args.adam)) if mode == "train" else (lambda m: infer_fn(m, data))
         fns = {"ours": fn_of(ours), "nn.RNN": fn_of(peer)}
         for impl in args.impls:  # the same weights (same seed), one execution path forced

@@ -310,8 +310,8 @@ def throughput(workdir: Path, rounds: int, seconds: float, slice_s: float, extra
 
 QUITS: list[float] = []  # seconds from ctrl+q (while training) until the process is gone
 KEYS = (  # (key, text that shows when it has acted, whether the text should be there afterwards)
-    ("Right", "colour by hidden unit", True),  # the tab bar has focus: next tab (Generate)
-    ("Left", "colour by hidden unit", False),  # back to Train
+    ("Right", "colour by a unit of h", True),  # the tab bar has focus: next tab (Generate)
+    ("Left", "colour by a unit of h", False),  # back to Train
     ("F1", "rnnplay help", True),  # the help window opens
     ("F1", "rnnplay help", False),  # and closes
 )
