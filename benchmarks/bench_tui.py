@@ -205,7 +205,7 @@ class Alternator:
 def start_headless(workdir: Path, settings: str, name: str) -> subprocess.Popen:
     """``rnnplay train`` on ``settings``, returned once it is training (its first evaluation line)."""
     proc = subprocess.Popen(f"cd {shlex.quote(str(workdir))} && exec {PY} -m rnnplay train {settings} "
-                            f"--out {name}/run.pt --json", shell=True, stdout=subprocess.PIPE,
+                            f"--out {name}/run.pt --force --json", shell=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     seen = []
     for line in proc.stderr:  # type: ignore[union-attr]  # no terminal: a header, then one line per evaluation
