@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
