@@ -32,8 +32,8 @@ cross-entropy loss computed, no backward; timed with ``_timing.interleave``, hal
 before the score runs and half after (a slow spell of the machine shows in both). Its chars/s =
 6400 / the median. Targets: score chars/s / forward chars/s >= 1.0; peak RSS of the big file /
 peak RSS of the tenth-size file <= 1.10 (the difference in MB is printed too). The score reads
-its file 4 MiB at a time, so the memory comparison means something only when the smaller file
-spans a few reads (--mb of 80 or more); --quick's 0.2 MB file does not, and the report says so.
+its file 1 MiB at a time, so the memory comparison means something only when the smaller file
+spans a few reads (--mb of 20 or more); --quick's 0.2 MB file does not, and the report says so.
 Run it alone on the machine for figures; it needs about 1.2x --mb of free space in the temp folder.
 """
 

@@ -194,3 +194,16 @@ def test_cli_score_bad_checkpoint_and_arguments(tmp_path, capsys):
                          (["--checkpoint", str(f), str(f), "--lanes", "0"], "--lanes")]:
         rc, out, err = _score(capsys, *argv)
         assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1 and needle in err, (argv, err)
+
+
+def test_fixed_mmap_threshold_on_glibc():
+    """The score command's allocator setting (flat peak RSS over long files) takes effect on glibc."""
+    import platform
+    import sys
+
+    from rnnplay.commands.score import fixed_mmap_threshold
+    got = fixed_mmap_threshold()
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert got is True
+    else:
+        assert got is False

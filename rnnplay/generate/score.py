@@ -81,7 +81,7 @@ class StreamScorer:
         vocab: Vocab,
         on_chars: CharsCallback | None = None,
         lanes: int = 64,
-        segment: int = 4096,
+        segment: int = 16384,
         chunk: int = 256,
         burn_in: int = 128,
     ) -> None:
