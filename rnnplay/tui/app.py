@@ -26,6 +26,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tabs
@@ -234,7 +235,10 @@ class RnnPlayApp(App[int]):
         snap = self.session.metrics.snapshot(force=force)
         if snap is None:
             return
-        self._train.show(snap, self.phase, force=force)
+        try:
+            self._train.show(snap, self.phase, force=force)
+        except NoMatches:  # the timer fired while the Train pane is being built or torn down
+            pass
 
     def _update_status(self) -> None:
         text = Text()
