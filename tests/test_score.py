@@ -199,10 +199,13 @@ def test_cli_score_bad_checkpoint_and_arguments(tmp_path, capsys):
 def test_fixed_mmap_threshold_on_glibc():
     """The score command's allocator setting (flat peak RSS over long files) takes effect on glibc."""
     import platform
+    import subprocess
     import sys
 
-    from rnnplay.commands.score import fixed_mmap_threshold
-    got = fixed_mmap_threshold()
+    # in a child: the setting is process-wide and cannot be undone, and the suite goes on here
+    code = "from rnnplay.commands.score import fixed_mmap_threshold; print(fixed_mmap_threshold())"
+    got = {"True": True, "False": False}[subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                                        text=True, check=True, timeout=120).stdout.strip()]
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
         assert got is True
     else:
