@@ -331,3 +331,29 @@ def test_sampler_step_and_greedy_generate_follow_the_forward(cell):
     for _ in range(5):  # greedy by the full forward, one character at a time
         seq = torch.cat([seq, model(seq)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
     assert torch.equal(out, seq[:, 3:])
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("cell", GATED)
+def test_sampler_at_batch_one_and_more_follows_the_forward(cell, batch):
+    """Batch 1 takes the matrix-vector path, larger batches the matrix one: both equal the forward
+    (logits and every layer's state after each character, over 3 layers and an embedding narrower
+    than the hidden size)."""
+    torch.manual_seed(7)
+    model = CharRNN(11, hidden_size=6, num_layers=3, embed_size=4, cell=cell).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    idx = torch.randint(0, 11, (batch, 9))
+    sampler = Sampler(model)
+    h = sampler.new_state(batch)
+    for t in range(idx.shape[1]):
+        logits = sampler.step(idx[:, t], h)
+        full_logits, full_h = model(idx[:, :t + 1])
+        assert_close(logits, full_logits[:, -1], rtol=1e-5, atol=1e-6)
+        for a, b in zip(state_parts(h), state_parts(full_h)):
+            assert_close(a, b, rtol=1e-5, atol=1e-6)
+    gen = torch.Generator().manual_seed(1)
+    picks = [nxt.clone() for nxt, _ in Sampler(model).stream(idx[:, :3], 5, generator=gen)]
+    again = Sampler(model).generate(idx[:, :3], 5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(torch.stack(picks, dim=1), again)

@@ -128,34 +128,40 @@ def backward_layer(g, owned: bool, last, saved, Whh: torch.Tensor, state0, need_
 
 # ---- sampler --------------------------------------------------------------------------------
 #
-# Every layer computes one (B, 4H) row per step, [r, z pre-activations (both sides summed), the
-# input's n part, the hidden n part]: layer 1 as a table row of E (plus all biases) plus
-# h @ [W_hr^T, W_hz^T, 0, W_hn^T]; later layers as [h_{l-1} | h_l] @ a (2H, 4H) block matrix.
+# Every layer fills one (B, 4H) row per step laid out [xn | rz | hn]: the input's n part, the r and
+# z pre-activations (both sides summed), the hidden n part (with b_hn). The input side writes the
+# first 3H columns and the hidden side adds into the last 3H, so each weight is read once and no
+# zero blocks are multiplied (15 (H, H) blocks per character for 3 layers). Layer 1's input side
+# is a table row of E (with every bias), later layers' one matmul on h_{l-1}. At batch 1 the
+# products are matrix-vector ones on the weights as torch stores them, (3H, I) row-major: addmv
+# there is faster than addmm on a transposed view.
 
-def _block(Wxh: torch.Tensor, Whh: torch.Tensor, H: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x part (I, 4H), h part (H, 4H)) of the step's single matmul."""
-    WxT, WhT = Wxh.t(), Whh.t()  # (I, 3H), (H, 3H)
-    x4 = torch.cat([WxT[:, :2 * H], WxT[:, 2 * H:], torch.zeros_like(WxT[:, :H])], dim=1)
-    h4 = torch.cat([WhT[:, :2 * H], torch.zeros_like(WhT[:, :H]), WhT[:, 2 * H:]], dim=1)
-    return x4, h4
-
-
-def _bias4(cell, H: int, like: torch.Tensor) -> torch.Tensor:
+def _x_rows(cell, H: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input side reordered [n; r; z]: weight (3H, I), bias (3H,) with b_hr, b_hz folded in."""
+    W = cell.Wxh.weight
+    Wx = torch.cat([W[2 * H:], W[:2 * H]]).contiguous()  # (3H, I)
     if not cell.bias:
-        return like.new_zeros(4 * H)
+        return Wx, W.new_zeros(3 * H)
     bx, bh = cell.Wxh.bias, cell.Whh.bias
-    return torch.cat([bx[:2 * H] + bh[:2 * H], bx[2 * H:], bh[2 * H:]])  # (4H,)
+    return Wx, torch.cat([bx[2 * H:], bx[:2 * H] + bh[:2 * H]])  # (3H,)
+
+
+def _b_hn(cell, H: int, like: torch.Tensor) -> torch.Tensor:
+    return cell.Whh.bias[2 * H:].clone() if cell.bias else like.new_zeros(H)  # (H,)
 
 
 def sampler_weights(cells, emb: torch.Tensor) -> dict:
     H = cells[0].hidden_size
-    x4, h4 = _block(cells[0].Wxh.weight, cells[0].Whh.weight, H)
-    w = {"table": (emb @ x4 + _bias4(cells[0], H, emb)).contiguous(), "Wh0": h4.contiguous(),
-         "Wcat": [], "bias": []}
+    Wx, bx = _x_rows(cells[0], H)
+    b_hn = _b_hn(cells[0], H, emb).expand(emb.shape[0], H)
+    w = {"table": torch.cat([emb @ Wx.t() + bx, b_hn], dim=1).contiguous(),  # (V, 4H)
+         "Whh": [c.Whh.weight.contiguous() for c in cells],  # (3H, H) each: [r; z; n] = [rz | hn]
+         "Wx": [], "bx": [], "b_hn": []}
     for c in cells[1:]:
-        x4, h4 = _block(c.Wxh.weight, c.Whh.weight, H)
-        w["Wcat"].append(torch.cat([x4, h4], dim=0).contiguous())  # (2H, 4H)
-        w["bias"].append(_bias4(c, H, emb))
+        Wx, bx = _x_rows(c, H)
+        w["Wx"].append(Wx)
+        w["bx"].append(bx)
+        w["b_hn"].append(_b_hn(c, H, emb))
     return w
 
 
@@ -163,25 +169,45 @@ def stepper(w: dict, flat, H: int, L: int):
     """A closure feeding one character per row into the state flat[0] (B, L*H), in place."""
     (S,) = flat
     B = S.shape[0]
-    pre = S.new_empty(B, 4 * H)  # (B, 4H)
-    rz, r, z, xn, hn = pre[:, :2 * H], pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
+    pre = S.new_empty(B, 4 * H)  # (B, 4H) [xn | rz | hn]
     n = S.new_empty(B, H)
-    h = [S[:, k * H:(k + 1) * H] for k in range(L)]  # L x (B, H) views
-    layers = [(None, None, w["Wh0"], h[0])] + [
-        (w["bias"][k - 1], S[:, (k - 1) * H:(k + 1) * H], w["Wcat"][k - 1], h[k]) for k in range(1, L)]
     table = w["table"]
-    index_select, addmm, addcmul, lerp = torch.index_select, torch.addmm, torch.addcmul, torch.lerp
+    index_select, addcmul, lerp = torch.index_select, torch.addcmul, torch.lerp
+    if B == 1:  # vectors: y = W @ v on the (3H, I) weights
+        row, n_, h = pre[0], n[0], [S[0, k * H:(k + 1) * H] for k in range(L)]
+
+        def x_side(bias, W, v, out):
+            torch.addmv(bias, W, v, out=out)
+
+        def h_side(out, W, v):
+            out.addmv_(W, v)
+    else:  # rows: Y = V @ W^T
+        row, n_, h = pre, n, [S[:, k * H:(k + 1) * H] for k in range(L)]
+
+        def x_side(bias, W, v, out):
+            torch.addmm(bias, v, W.t(), out=out)
+
+        def h_side(out, W, v):
+            out.addmm_(v, W.t())
+    xn, rz, r, z, hn = row[..., :H], row[..., H:3 * H], row[..., H:2 * H], row[..., 2 * H:3 * H], row[..., 3 * H:]
+    x3, h3 = row[..., :3 * H], row[..., H:]
+    later = list(zip(w["bx"], w["Wx"], w["b_hn"], w["Whh"][1:], h[:-1], h[1:]))
+    Whh0, h0 = w["Whh"][0], h[0]
+
+    def gates(h_k: torch.Tensor) -> None:
+        rz.sigmoid_()
+        addcmul(xn, r, hn, out=n_).tanh_()
+        lerp(n_, h_k, z, out=h_k)
 
     def step(idx: torch.Tensor) -> None:  # idx (B,) long
-        for k, (bias, src, W, h_k) in enumerate(layers):
-            if k == 0:
-                index_select(table, 0, idx, out=pre)
-                pre.addmm_(h_k, W)
-            else:
-                addmm(bias, src, W, out=pre)  # [h_{k-1} | h_k] @ (2H, 4H)
-            rz.sigmoid_()
-            addcmul(xn, r, hn, out=n).tanh_()
-            lerp(n, h_k, z, out=h_k)
+        index_select(table, 0, idx, out=pre)
+        h_side(h3, Whh0, h0)
+        gates(h0)
+        for bx, Wx, b_hn, Whh, below, h_k in later:
+            hn.copy_(b_hn)
+            x_side(bx, Wx, below, x3)
+            h_side(h3, Whh, h_k)
+            gates(h_k)
 
     return step
 

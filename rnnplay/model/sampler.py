@@ -178,27 +178,39 @@ class Sampler:
         added to the whole noise chunk (noise_bias), so a pick is one addmm and one argmax.
         """
         S = flat[0]
+        B = S.shape[0]
         top = S[:, (self.num_layers - 1) * self.hidden_size:]  # (B, H): the top layer's h
-        buf = torch.empty(S.shape[0], self.vocab_size, device=self.device, dtype=self.dtype)  # (B, V)
-        addmm, argmax = torch.addmm, torch.argmax
-        fc_b, fcT = self.fc_b, self.fcT
+        buf = torch.empty(B, self.vocab_size, device=self.device, dtype=self.dtype)  # (B, V)
+        argmax = torch.argmax
+        fc_b = self.fc_b
+
+        def head_for(scale: float, out: torch.Tensor):
+            """head(bias): out (B, V) = bias + top @ (scale * W_fc)^T; bias (B, V), or (V,) at batch 1."""
+            if B == 1:  # matrix-vector on W_fc as stored, (V, H): faster than addmm at one row
+                W, top_v, out_v = (self.fcT.t() * scale).contiguous(), top[0], out[0]
+                return lambda bias: torch.addmv(bias, W, top_v, out=out_v)
+            W = self.fcT * scale  # (H, V)
+            return lambda bias: torch.addmm(bias, top, W, out=out)
+
         if greedy:
+            head = head_for(1.0, buf)
+
             def pick_greedy(noise, out):
-                addmm(fc_b, top, fcT, out=buf)
+                head(fc_b)
                 argmax(buf, dim=-1, out=out)
             return pick_greedy, None
         if top_k is None and not isinstance(temperature, torch.Tensor):
-            fcT_t = fcT * (1.0 / temperature)  # (H, V)
+            head = head_for(1.0 / temperature, buf)
 
             def pick_fast(noise, out):  # noise already holds G + b / T
-                addmm(noise, top, fcT_t, out=buf)
+                head(noise)
                 argmax(buf, dim=-1, out=out)
             return pick_fast, fc_b * (1.0 / temperature)
         logits = torch.empty_like(buf)
-        inv_temp, choose = self._inv_temp(temperature, logits), self._pick
+        inv_temp, choose, head = self._inv_temp(temperature, logits), self._pick, head_for(1.0, logits)
 
         def pick_general(noise, out):
-            addmm(fc_b, top, fcT, out=logits)
+            head(fc_b)
             choose(logits, inv_temp, noise, top_k, False, out, buf)
         return pick_general, None
 
@@ -215,7 +227,8 @@ class Sampler:
                 noise = self._noise(steps, B, self.vocab_size, generator, self.device, self.dtype)  # (S, B, V)
                 if noise_bias is not None:
                     noise.add_(noise_bias)
-            noise_rows = [None] * steps if noise is None else noise.unbind(0)
+            # rows (B, V); at batch 1 (V,), what the head's matrix-vector product adds to
+            noise_rows = [None] * steps if noise is None else (noise[:, 0] if B == 1 else noise).unbind(0)
             slots = [nxt] * steps if out is None else out[start:start + steps].unbind(0)
             for i in range(steps):
                 slot = slots[i]
