@@ -10,6 +10,11 @@ taking turns (the order reversed every other round), each run's own average char
 time only, from its JSON summary) compared per round: the paired ratio recorded / unrecorded,
 median over the rounds. 1.000 means free; the target is >= 0.99.
 
+Recording's own work (``record_cpu``, part of ``--only record``): one recorded run of
+--cpu-steps steps trained in this process with the recorder's event handling (wall time) and
+its flushes (thread CPU time) accounted, as a share of the training time: a figure the machine's
+noise does not move, where the paired ratio's rounds differ by several percent from each other.
+
 Runs tab: 10 runs overlaid, the key that redraws the chart (x), timed through Textual's Pilot from
 the press to the frame processed (no real terminal, no training alongside: bench_tui.py's tmux
 method is the one for keypress-to-screen while a run trains), and the chart's draw alone.
@@ -70,6 +75,59 @@ def bench_record(args: argparse.Namespace, tmp: str) -> dict:
             "recorded_chars_per_s": summarize(rates["recorded"]),
             "unrecorded_chars_per_s": summarize(rates["unrecorded"]),
             "paired_ratio": statistics.median(ratios), "ratios": ratios, "target_ratio": 0.99}
+
+
+def bench_record_cpu(args: argparse.Namespace, tmp: str) -> dict:
+    """Recording's own work in one recorded run, in this process: the time the trainer's thread
+    spends handing events to the recorder (wall), plus the CPU time of every flush (the writer
+    thread's transactions, thread CPU time) and of closing, against the run's training time.
+    Unlike the paired ratio this does not depend on how busy the machine is; it is an upper bound
+    of what recording takes from training (a flush on the other core costs the trainer nothing
+    unless the two contend for a core or the GIL)."""
+    import threading
+
+    from rnnplay.config import TrainConfig
+    from rnnplay.pipeline import build_run
+    from rnnplay.runs.recorder import Recorder
+    from rnnplay.training.events import FanOut, Finished
+    from rnnplay.training.trainer import Trainer
+
+    class Accounted(Recorder):
+        event_s = flush_cpu_s = 0.0
+        flushes = events = 0
+
+        def __call__(self, event) -> None:
+            t = time.perf_counter()
+            super().__call__(event)
+            self.event_s += time.perf_counter() - t
+            self.events += 1
+
+        def flush(self) -> None:
+            t = time.thread_time()
+            super().flush()
+            self.flush_cpu_s += time.thread_time() - t
+            self.flushes += 1
+
+    extra = (dict(hidden=16, layers=1, embed=8, seq_len=16, batch_size=4) if args.quick else {})
+    config = TrainConfig(corpus=args.corpus, steps=args.cpu_steps, device=args.device, sample_every=0,
+                         eval_every=max(1, args.cpu_steps // 4), checkpoint_every=0,
+                         out=os.path.join(tmp, "accounted.pt"), **extra)
+    recorder = Accounted.open(os.path.join(tmp, "accounted.db"))
+    summary: list = []
+
+    def keep(event) -> None:
+        if isinstance(event, Finished):
+            summary.append(event.summary)
+
+    Trainer(build_run(config)).fit(FanOut(keep, recorder), threading.Event())
+    t = time.perf_counter()
+    recorder.close()
+    close_s = time.perf_counter() - t
+    train_s = summary[0].elapsed_s
+    total = recorder.event_s + recorder.flush_cpu_s + close_s
+    return {"steps": args.cpu_steps, "train_s": train_s, "events": recorder.events, "event_s": recorder.event_s,
+            "flushes": recorder.flushes, "flush_cpu_s": recorder.flush_cpu_s, "close_s": close_s,
+            "recording_s": total, "share": total / train_s, "target_share": 0.01}
 
 
 def build_store(path: str, runs: int, steps: int) -> int:
@@ -186,6 +244,8 @@ def main() -> None:
     ap.add_argument("--only", choices=("record", "store", "tab"))
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--train-steps", type=int, default=400, help="steps of each timed rnnplay train run")
+    ap.add_argument("--cpu-steps", type=int, default=1000,
+                    help="steps of the run whose recording work is accounted in-process")
     ap.add_argument("--corpus", default="play")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--runs", type=int, default=200)
@@ -195,9 +255,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.train_steps, args.runs, args.steps, args.repeats = 2, 40, 5, 500, 2
+        args.cpu_steps = 200
     out: dict = {"load_at_start": load_info()}
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
         if args.only in (None, "record"):
+            out["record_cpu"] = bench_record_cpu(args, tmp)
             out["record"] = bench_record(args, tmp)
         if args.only in (None, "store"):
             out["store"] = bench_store(args, tmp)
@@ -215,6 +277,12 @@ def main() -> None:
               f"{r['unrecorded_chars_per_s']['median']:,.0f} chars/s (medians); paired ratio "
               f"{r['paired_ratio']:.3f} (target >= {r['target_ratio']}); per round "
               + ", ".join(f"{x:.3f}" for x in r["ratios"]))
+    if "record_cpu" in out:
+        c = out["record_cpu"]
+        print(f"recording's own work in a {c['steps']}-step run ({c['train_s']:.1f} s of training): "
+              f"{c['events']} events handed over in {c['event_s'] * 1e3:.1f} ms, {c['flushes']} flushes "
+              f"{c['flush_cpu_s'] * 1e3:.1f} ms CPU, close {c['close_s'] * 1e3:.1f} ms: "
+              f"{c['share'] * 100:.3f}% of the training time (target <= {c['target_share'] * 100:.0f}%)")
     if "store" in out:
         s = out["store"]
         print(f"store: {s['runs']} runs x {s['steps']} steps, {s['db_mb']:.0f} MB, built in {s['build_s']:.1f} s")
