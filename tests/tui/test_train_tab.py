@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import torch
 from textual.widgets import Input, Static
 
 from rnnplay.tui.app import make_app
@@ -213,3 +215,18 @@ async def test_devices_found_by_torch_are_listed_and_a_prefilled_device_kept(ckp
         await pilot.press("f5")
         await wait_until(pilot, lambda: bool(factory.settings), what="start")
         assert factory.settings[0].device == "cuda:1" and factory.settings[0].values == {"cell": "gru"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+async def test_a_real_run_on_cuda_shows_the_gpu_line(ckpt_dir):
+    """The real trainer on the GPU: the run panel gains the GPU's memory (and utilization) line."""
+    app = make_app(checkpoint_dir=ckpt_dir, warm_backend=False, refresh_hz=20,
+                   prefill={"device": "cuda:0", "steps": 100_000, "hidden": 64, "layers": 1})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f5")
+        stats = app.query_one("#run-stats", TextRows)
+        await wait_until(pilot, lambda: "gpu " in stats.plain, timeout=120, what="the GPU line")
+        assert "mem " in stats.plain and " GB" in stats.plain
+        await pilot.press("f6")
+        await wait_until(pilot, lambda: app.phase == "idle", timeout=60, what="idle after stop")
+    assert any(Path(ckpt_dir).glob("*.pt"))
