@@ -228,13 +228,18 @@ def _peer_name(name: str) -> str:
 
 
 def correctness(ours, peer, data) -> dict[str, float]:
-    """Eval mode, grad enabled, float32: max |diff| of logits, loss, every parameter gradient; no_grad logits."""
+    """Eval mode, grad enabled, float32: max |diff| of logits, loss, every parameter gradient; no_grad logits.
+
+    On CUDA torch's module cannot backpropagate through cuDNN in eval mode, so its gradients there
+    come from ATen's own CUDA kernel (cuDNN off); ours run on cuDNN, with TF32 off for this check
+    (the timings keep torch's default, TF32 on, for both)."""
     x, y = data
     ours.eval(), peer.eval()
     res, grads = {}, []
     for m in (ours, peer):
         m.zero_grad(set_to_none=True)
-        logits = logits_of(m, x)
+        with torch.backends.cudnn.flags(enabled=m is ours or not x.is_cuda, allow_tf32=False):
+            logits = logits_of(m, x)
         loss = loss_of(logits, y)
         loss.backward()
         grads.append({n: p.grad for n, p in m.named_parameters()})

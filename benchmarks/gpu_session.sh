@@ -15,6 +15,10 @@ if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=$PYTHONPATH:/tmp/site
 fi
+# the project itself, as README installs it (rnnplay.corpora maps to ./corpora), offline
+python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 \
+  || echo "pip install -e . failed here"
+python3 -c "from rnnplay import corpora" 2>/dev/null || { echo "rnnplay.corpora: linked"; ln -s ../corpora rnnplay/corpora; }
 W=$(mktemp -d)
 step() { echo; echo "=== $1 ($(date -u +%T))"; }
 step env
@@ -35,7 +39,7 @@ cat "$OUT/bench_rnn_cuda.md" | head -80
 TRAIN="python3 -m rnnplay train --device cuda --steps 300 --eval-every 100 --sample-every 0 --json --no-record"
 step "torchrun NCCL, $NGPU process(es)"
 timeout 120 torchrun --standalone --nproc-per-node "$NGPU" -m rnnplay train --device cuda --steps 200 --eval-every 100 \
-  --sample-every 0 --json --no-record --out "$W/d.pt" > "$W/d.out" 2> "$W/d.err"; echo "rc=$?"; tail -2 "$W/d.out"; tail -3 "$W/d.err"
+  --sample-every 0 --json --no-record --out "$W/d.pt" > "$W/d.out" 2> "$W/d.err"; echo "rc=$?"; tail -2 "$W/d.out"; grep -v "^\s*$" "$W/d.err" | tail -4
 step "resume the distributed checkpoint on one process"
 timeout 90 $TRAIN --resume "$W/d.pt" > "$W/r.out" 2> "$W/r.err"; echo "rc=$?"; tail -1 "$W/r.out"; tail -3 "$W/r.err"
 step "one process more than GPUs: refused"
@@ -54,7 +58,8 @@ import torch; from rnnplay.gpu import gpu_line
 x = torch.randn(4096, 4096, device='cuda'); y = x @ x; torch.cuda.synchronize(); print(gpu_line('cuda:0'))"
 
 step "CUDA tests"
-timeout ${TESTS_S:-180} python3 -m pytest -q -p no:cacheprovider -n 8 tests/test_fused.py tests/test_precision.py \
+timeout ${TESTS_S:-180} python3 -m pytest -q -rfE --tb=short -p no:cacheprovider -n 14 tests/test_fused.py tests/test_precision.py \
   tests/test_gpu_view.py tests/test_checkpoint.py tests/tui/test_train_tab.py tests/test_gated_cells.py \
-  tests/test_model_vs_torch.py tests/test_distributed.py 2>&1 | tail -40 | tee "$OUT/tests_cuda.txt"
+  tests/test_model_vs_torch.py tests/test_distributed.py ${TESTS_EXTRA:-} > "$OUT/tests_cuda.txt" 2>&1
+tail -25 "$OUT/tests_cuda.txt"
 echo; echo "=== done ($(date -u +%T))"

@@ -143,12 +143,31 @@ def test_cuda_fused_flattens_once_and_matches_cudnn(cell):
     assert [id(p) for p in model.parameters()] == params_before  # the optimizer's parameters
     fast = CharRNN(11, 32, 2, embed_size=16, cell=cell, impl="fast").cuda()
     fast.load_state_dict(model.state_dict())
-    torch.testing.assert_close(logits, fast(idx)[0], atol=1e-4, rtol=1e-4)
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):  # torch's default lets cuDNN use TF32
+        torch.testing.assert_close(model(idx)[0], fast(idx)[0], atol=1e-4, rtol=1e-4)
     sd = model.state_dict()
     assert "rnn.cells.0.Wxh.weight" in sd
     model.cpu().cuda()  # new storages: flattened again at the next call
     model(idx)
     assert is_flat(flat_weights(model.rnn.cells))
+
+
+@CUDA
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_cuda_eval_mode_backward_matches_training_mode(cell):
+    """torch.nn.RNN's cuDNN backward refuses eval mode; ours gives the gradients of training mode
+    (no dropout in either)."""
+    torch.manual_seed(0)
+    model = CharRNN(11, 32, 2, embed_size=16, cell=cell).cuda()
+    idx = torch.randint(0, 11, (4, 10), device="cuda")
+    grads = []
+    for training in (True, False):
+        model.train(training).zero_grad()
+        logits, _ = model(idx)
+        logits.square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
 
 
 @CUDA

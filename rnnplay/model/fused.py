@@ -20,6 +20,13 @@ Autocast: on CUDA torch's own autocast handles cuDNN RNNs (it casts the flat buf
 other devices the inputs are cast to the autocast dtype here and the kernel runs with autocast
 off (autograd records the casts, so gradients reach the float32 parameters as float32).
 
+Eval mode with autograd on works on CUDA too (torch.nn.RNN's cuDNN backward refuses it): the
+kernel then runs in cuDNN's training mode with no dropout, which gives the same outputs.
+
+Precision on CUDA: like torch.nn.RNN, cuDNN's float32 recurrence uses TF32 tensor cores unless
+``torch.backends.cudnn.allow_tf32`` is False (torch's default is True); the fast path's matrix
+products follow ``torch.backends.cuda.matmul.allow_tf32`` (default False).
+
 Differences from the fast path: dropout between layers draws torch's own masks (same
 distribution, other random numbers), and the per-layer hidden states are not exposed
 (``tap_hidden`` sees nothing; the trainer then takes its statistics with an extra no-grad pass).
@@ -106,7 +113,11 @@ def forward_fused(rnn, x: torch.Tensor, state0: tuple[torch.Tensor, ...] | None,
 
 
 def _call(mode: str, x, state0, weights, rnn, p: float, batch_first: bool):
-    args = (weights, rnn.bias, rnn.num_layers, p, rnn.training, False, batch_first)
+    # cuDNN keeps what its backward needs only in training mode; in eval mode with autograd on
+    # (gradients of a frozen model, say) it runs in training mode with no dropout: the same outputs.
+    train = rnn.training or (x.is_cuda and torch.is_grad_enabled()
+                             and (x.requires_grad or any(w.requires_grad for w in weights)))
+    args = (weights, rnn.bias, rnn.num_layers, p, train, False, batch_first)
     if mode == "lstm":
         out, h, c = torch._VF.lstm(x, state0, *args)  # out like x with H features; h, c (L, B, H)
         return out, (h, c)
