@@ -9,6 +9,7 @@ from torch.testing import assert_close
 import rnnplay.model.fast as fast
 from rnnplay import RNN, CharRNN
 from rnnplay.model import tanh_cell
+from rnnplay.model.cell import state_parts
 from rnnplay.model.fast import StackedRNN, StackSpec
 from rnnplay.model.sampler import Sampler
 from rnnplay.training.optim import make_adam
@@ -256,3 +257,36 @@ def test_stacked_rnn_gradcheck_token_input(form):
         return _stack(idx, h0, emb, 0.0, False, L, True, *params)
 
     assert torch.autograd.gradcheck(f, (emb, h0, *params))
+
+
+@pytest.mark.parametrize("cell", ["tanh", "gru", "lstm"])
+def test_reused_buffers_give_the_forwards_own_outputs(cell):
+    """In a Workspace, no-grad forwards write into the last call's buffers (the scorer's use) and
+    give exactly what fresh buffers give, with the state carried from call to call and across
+    shapes; forwards with autograd keep their own buffers."""
+    torch.manual_seed(0)
+    model = CharRNN(13, 24, 3, embed_size=8, cell=cell).eval()
+    xs = [torch.randint(0, 13, (5, 7)), torch.randint(0, 13, (5, 7)), torch.randint(0, 13, (3, 4))]
+    emb = model.embedding.weight
+    with torch.no_grad():
+        l0, s0 = model(xs[0])
+        l1, s1 = model(xs[1], s0)
+        l2, s2 = model(xs[2])
+        with fast.reuse_buffers(fast.Workspace()):
+            r0, t0 = model(xs[0])
+            r1, t1 = model(xs[1], t0)
+            r2, t2 = model(xs[2])
+            a, _ = model.rnn.forward_time_major(xs[0].t(), None, embedding=emb)  # (T, B, H)
+            b, _ = model.rnn.forward_time_major(xs[1].t(), None, embedding=emb)
+            assert a.data_ptr() == b.data_ptr()  # the same buffer, call after call
+    for got, want in ((r0, l0), (r1, l1), (r2, l2)):
+        assert torch.equal(got, want)
+    for got, want in ((t1, s1), (t2, s2)):
+        for x, y in zip(state_parts(got), state_parts(want)):
+            assert torch.equal(x, y)
+    with fast.reuse_buffers(fast.Workspace()):
+        model.train()
+        a, _ = model(xs[0])
+        b, _ = model(xs[0])
+        assert a.data_ptr() != b.data_ptr()
+        (a.sum() + b.sum()).backward()

@@ -16,6 +16,10 @@ state after a ``burn_in`` of the characters just before it (read from zeros, not
 text shorter than ``2 * segment`` is scored exactly; a longer one differs from the exact
 one-stream score only by what the model would remember from more than ``burn_in`` characters back
 at the start of each lane (one lane start per ``segment`` characters). ``lanes=1`` is exact.
+
+Memory: the model's forwards run in one :class:`rnnplay.model.fast.Workspace` per scorer, so the
+layers' large buffers are allocated once, not once per chunk (fresh ones would be mapped and
+faulted in anew each time: about one page fault per character scored).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import torch.nn.functional as F
 
 from rnnplay.data.vocab import Vocab, code_points
 from rnnplay.generate.state import State, cat_rows, select_rows, zeros_like_rows
+from rnnplay.model.fast import Workspace, reuse_buffers
 
 LN2 = math.log(2.0)
 
@@ -101,6 +106,7 @@ class StreamScorer:
         start = vocab.stoi.get("\n")
         self._last = None if start is None else torch.tensor([start], dtype=torch.long)  # the char before the next
         self._state: State | None = None  # batch-1 state after reading everything up to _last
+        self._workspace = Workspace()  # the model's layer buffers, reused chunk after chunk
 
     # ---- input ------------------------------------------------------------------------------
 
@@ -179,15 +185,17 @@ class StreamScorer:
         dev = self.device
         X = F.pad(inp, (0, pad)).view(lanes, S).to(dev)  # (lanes, S)
         Y = F.pad(tgt, (0, pad)).view(lanes, S).to(dev)  # (lanes, S)
-        state = self._start_states(X, lanes)
         out = torch.empty(lanes, S, dtype=torch.float32, device=dev)  # (lanes, S)
         model = self.model
-        for t in range(0, S, self.chunk):
-            x = X[:, t:t + self.chunk]  # (lanes, c)
-            logits, state = model(x, state)  # (lanes, c, V)
-            V = logits.shape[-1]
-            out[:, t:t + x.shape[1]] = F.cross_entropy(
-                logits.reshape(-1, V), Y[:, t:t + x.shape[1]].reshape(-1), reduction="none").view(lanes, -1)
+        with reuse_buffers(self._workspace):  # every chunk's layer buffers are the last chunk's
+            state = self._start_states(X, lanes)
+            for t in range(0, S, self.chunk):
+                x = X[:, t:t + self.chunk]  # (lanes, c)
+                c = x.shape[1]
+                logits, state = model(x, state)  # (lanes, c, V): CharRNN's is a view of (c, lanes, V)
+                lt = logits.transpose(0, 1)  # (c, lanes, V), contiguous for CharRNN
+                nats = F.cross_entropy(lt.reshape(c * lanes, -1), Y[:, t:t + c].t().reshape(-1), reduction="none")
+                out[:, t:t + c] = nats.view(c, lanes).t()
         if not final:
             self._state = select_rows(state, torch.tensor([lanes - 1], device=dev))
         return out.view(-1)[:n].cpu()

@@ -6,6 +6,8 @@ A cell kind (tanh, gru, lstm) is one module, ``rnnplay/model/<kind>_cell.py``, t
 * its cell, a :class:`Cell` subclass: one step of the seed's readable per-step loop;
 * ``forward_layer`` / ``backward_layer``: one layer of the fast path over a whole sequence and its
   hand-written backward through time (see :mod:`rnnplay.model.fast` for the stack around them);
+  ``forward_layer`` takes its (T, B, .) buffers from ``empty(name, *shape)``, which allocates or,
+  in a :class:`rnnplay.model.fast.Workspace`, reuses that layer's buffer of that name;
 * ``sampler_weights`` / ``stepper``: the snapshot and the one-character step of the Sampler;
 * its state: ``n_state`` tensors of shape (L, B, H) each (1: ``h``; the LSTM's 2: ``(h, c)``);
 * the torch module its parameters map to (``weight_ih_l{k}`` = ``cells[k].Wxh.weight`` and so on:

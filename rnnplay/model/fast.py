@@ -39,6 +39,50 @@ from rnnplay.model.cell import CellKind
 
 FOLD_EMBEDDING = True  # read layer 1's input from the (V, G*H) table when V < T*B (see the docstring)
 _TAP = threading.local()  # .fn: called with each layer's hidden states by this thread's next stack forward
+_WS = threading.local()  # .ws: the Workspace this thread's no-grad stack forwards take buffers from
+
+
+class Workspace:
+    """The buffers of no-grad stack forwards, kept from one call to the next (see :func:`reuse_buffers`).
+
+    One buffer per (layer, name): a call with other shapes replaces it, so the workspace holds one
+    forward's worth of buffers, whatever the number of calls.
+    """
+
+    def __init__(self) -> None:
+        self._bufs: dict[tuple[int, str], torch.Tensor] = {}
+
+    def empty_for(self, layer: int, like: torch.Tensor) -> Callable[..., torch.Tensor]:
+        """``empty(name, *shape)`` for one layer: its buffer of that name, uninitialized."""
+        def empty(name: str, *shape: int) -> torch.Tensor:
+            buf = self._bufs.get((layer, name))
+            if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+                buf = self._bufs[(layer, name)] = like.new_empty(shape)
+            return buf
+        return empty
+
+
+@contextmanager
+def reuse_buffers(ws: Workspace) -> Iterator[Workspace]:
+    """Within the block, this thread's stack forwards without autograd write their large buffers
+    (each layer's gates and hidden states) into ``ws`` instead of allocating them on every call.
+
+    For a caller that runs many same-shaped forwards, as the scorer does: fresh large buffers
+    each call cost page faults (the allocator maps and unmaps them), and reused ones cost nothing.
+    The outputs of a call then live in ``ws``: they are valid until the next forward in ``ws``
+    (the returned state is always a fresh copy). Forwards that record autograd are unaffected.
+    """
+    before = getattr(_WS, "ws", None)
+    _WS.ws = ws
+    try:
+        yield ws
+    finally:
+        _WS.ws = before
+
+
+def _new_empty(like: torch.Tensor) -> Callable[..., torch.Tensor]:
+    """``empty(name, *shape)`` that allocates (no workspace)."""
+    return lambda name, *shape: like.new_empty(shape)
 
 
 @contextmanager
@@ -128,9 +172,10 @@ class StackSpec:
         return 3 + self.n_state0 + self.per * layer + j
 
 
-def _stack_forward(spec: StackSpec, x, emb, state0, params):
+def _stack_forward(spec: StackSpec, x, emb, state0, params, ws: Workspace | None = None):
     """The forward of StackedRNN, no autograd. x (B, T, I) or (T, B, I), or token indices (B, T) /
-    (T, B) when emb (V, E) is given; state0: a tuple of (L, B, H) or None.
+    (T, B) when emb (V, E) is given; state0: a tuple of (L, B, H) or None; ws: where the layers'
+    buffers come from (None: new ones).
 
     Returns (out, state_n parts, saved): out like x with H features, state_n a tuple of (L, B, H),
     and per layer what the backward needs: (layer input (T, B, I_l) or flat indices, mask, kind's saved).
@@ -148,7 +193,8 @@ def _stack_forward(spec: StackSpec, x, emb, state0, params):
             layer_in = layer_in * mask
         fill = _table_fill(layer_in, emb, Wxh) if (layer == 0 and emb is not None) else _dense_fill(layer_in, Wxh)
         s0 = None if state0 is None else tuple(s[layer] for s in state0)
-        hs, kept, final = kind.forward_layer(fill, T, B, Whh, b_xh, b_hh, s0)  # hs (T, B, H)
+        empty = _new_empty(Whh) if ws is None else ws.empty_for(layer, Whh)
+        hs, kept, final = kind.forward_layer(fill, T, B, Whh, b_xh, b_hh, s0, empty)  # hs (T, B, H)
         saved.append((layer_in, mask, kept))
         finals.append(final)
         hidden.append(hs)
@@ -283,5 +329,5 @@ def forward_fast(
             out, state_n, _ = _stack_forward(spec, amp.cast(x, low), amp.cast(embedding, low), state0,
                                              [amp.cast(t, low) for t in params])
         return out, state_n
-    out, state_n, _ = _stack_forward(spec, x, embedding, state0, params)
+    out, state_n, _ = _stack_forward(spec, x, embedding, state0, params, getattr(_WS, "ws", None))
     return out, state_n

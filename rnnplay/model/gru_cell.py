@@ -51,7 +51,7 @@ def _hidden_bias(b_hh: torch.Tensor, H: int) -> torch.Tensor:
     return out
 
 
-def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0):
+def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0, empty):
     """One layer -> (hs (T, B, H), saved (gates, hidden products, hs), final state parts)."""
     H = Whh.shape[1]
     shift = bh = None
@@ -59,10 +59,10 @@ def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0):
         shift = b_xh.clone()  # (3H,): b_ih + [b_hr, b_hz, 0]
         shift[:2 * H] += b_hh[:2 * H]
         bh = _hidden_bias(b_hh, H)
-    G = Whh.new_empty(T, B, 3 * H)  # (T, B, 3H): projected input, then the gates r, z, n in place
+    G = empty("G", T, B, 3 * H)  # (T, B, 3H): projected input, then the gates r, z, n in place
     fill(G.view(T * B, 3 * H), 1.0, shift)
-    P = Whh.new_empty(T, B, 3 * H)  # (T, B, 3H): h_{t-1} @ Whh^T + [0, 0, b_hn]
-    hs = Whh.new_empty(T, B, H)  # (T, B, H)
+    P = empty("P", T, B, 3 * H)  # (T, B, 3H): h_{t-1} @ Whh^T + [0, 0, b_hn]
+    hs = empty("h", T, B, H)  # (T, B, H)
     WhhT = Whh.t()  # (H, 3H)
     rz_, r_, z_, n_ = G[..., :2 * H].unbind(0), G[..., :H].unbind(0), G[..., H:2 * H].unbind(0), G[..., 2 * H:].unbind(0)
     P_, prz_, pn_, h_ = P.unbind(0), P[..., :2 * H].unbind(0), P[..., 2 * H:].unbind(0), hs.unbind(0)

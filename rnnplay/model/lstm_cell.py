@@ -53,12 +53,12 @@ class LSTMCell(Cell):
 
 # ---- fast path ------------------------------------------------------------------------------
 
-def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0):
+def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0, empty):
     """One layer -> (hs (T, B, H), saved (gates, c, tanh c, hs), final (h, c))."""
     H = Whh.shape[1]
-    G = Whh.new_empty(T, B, 4 * H)  # (T, B, 4H): pre-activations, then the gates in place
+    G = empty("G", T, B, 4 * H)  # (T, B, 4H): pre-activations, then the gates in place
     fill(G.view(T * B, 4 * H), 1.0, None if b_xh is None else b_xh + b_hh)
-    cs, tcs, hs = (Whh.new_empty(T, B, H) for _ in range(3))  # (T, B, H) each
+    cs, tcs, hs = (empty(n, T, B, H) for n in ("c", "tc", "h"))  # (T, B, H) each
     WhhT = Whh.t()  # (H, 4H)
     G_, ifg_, gg_ = G.unbind(0), G[..., :2 * H].unbind(0), G[..., 2 * H:3 * H].unbind(0)
     i_, f_, o_ = G[..., :H].unbind(0), G[..., H:2 * H].unbind(0), G[..., 3 * H:].unbind(0)

@@ -106,7 +106,7 @@ class Recurrence(torch.autograd.Function):
 SIGMOID_FORM_DEVICES = {"cpu"}
 
 
-def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0):
+def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0, empty):
     """One layer -> (hs (T, B, H) a new contiguous buffer, saved for backward, final state parts).
 
     ``fill(out (T*B, H), scale, shift)`` writes ``scale * x_t @ Wxh^T + shift`` for every step.
@@ -114,7 +114,7 @@ def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0):
     H = Whh.shape[0]
     h0 = None if state0 is None else state0[0]
     b = None if b_xh is None else b_xh + b_hh  # (H,): both biases folded into the projection
-    hs = Whh.new_empty(T, B, H)  # (T, B, H)
+    hs = empty("h", T, B, H)  # (T, B, H)
     WhhT = Whh.t()
     if hs.device.type not in SIGMOID_FORM_DEVICES:
         fill(hs.view(T * B, H), 1.0, b)
