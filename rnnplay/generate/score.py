@@ -18,8 +18,9 @@ one-stream score only by what the model would remember from more than ``burn_in`
 at the start of each lane (one lane start per ``segment`` characters). ``lanes=1`` is exact.
 
 Memory: the model's forwards run in one :class:`rnnplay.model.fast.Workspace` per scorer, so the
-layers' large buffers are allocated once, not once per chunk (fresh ones would be mapped and
-faulted in anew each time: about one page fault per character scored).
+layers' large buffers and the logits are allocated once, not once per chunk, and so are the
+log-probabilities (fresh buffers would be mapped and faulted in anew each time: about one page
+fault per character scored).
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class StreamScorer:
         self._last = None if start is None else torch.tensor([start], dtype=torch.long)  # the char before the next
         self._state: State | None = None  # batch-1 state after reading everything up to _last
         self._workspace = Workspace()  # the model's layer buffers, reused chunk after chunk
+        self._logp = torch.empty(0)  # (c * lanes, V): log-probabilities, reused likewise
 
     # ---- input ------------------------------------------------------------------------------
 
@@ -194,7 +196,10 @@ class StreamScorer:
                 c = x.shape[1]
                 logits, state = model(x, state)  # (lanes, c, V): CharRNN's is a view of (c, lanes, V)
                 lt = logits.transpose(0, 1)  # (c, lanes, V), contiguous for CharRNN
-                nats = F.cross_entropy(lt.reshape(c * lanes, -1), Y[:, t:t + c].t().reshape(-1), reduction="none")
+                z = lt.reshape(c * lanes, -1)  # (c * lanes, V)
+                logp = self._logp if self._logp.shape == z.shape else torch.empty_like(z)
+                self._logp = torch.log_softmax(z, 1, out=logp)  # reused too: no buffer per chunk
+                nats = logp.gather(1, Y[:, t:t + c].t().reshape(-1, 1)).neg_()  # (c * lanes, 1)
                 out[:, t:t + c] = nats.view(c, lanes).t()
         if not final:
             self._state = select_rows(state, torch.tensor([lanes - 1], device=dev))

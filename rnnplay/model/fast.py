@@ -65,7 +65,8 @@ class Workspace:
 @contextmanager
 def reuse_buffers(ws: Workspace) -> Iterator[Workspace]:
     """Within the block, this thread's stack forwards without autograd write their large buffers
-    (each layer's gates and hidden states) into ``ws`` instead of allocating them on every call.
+    (each layer's gates and hidden states, and CharRNN's logits through :func:`linear`) into
+    ``ws`` instead of allocating them on every call.
 
     For a caller that runs many same-shaped forwards, as the scorer does: fresh large buffers
     each call cost page faults (the allocator maps and unmaps them), and reused ones cost nothing.
@@ -78,6 +79,17 @@ def reuse_buffers(ws: Workspace) -> Iterator[Workspace]:
         yield ws
     finally:
         _WS.ws = before
+
+
+def linear(fc: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``fc(x)`` for x (T, B, H) -> (T, B, out); inside :func:`reuse_buffers` without autograd or
+    autocast, written into the workspace's buffer (valid until the next call, like the layers')."""
+    ws = getattr(_WS, "ws", None)
+    if ws is None or torch.is_grad_enabled() or fc.bias is None or torch.is_autocast_enabled(x.device.type):
+        return fc(x)
+    T, B, H = x.shape
+    buf = ws.empty_for(-1, fc.weight)("head", T * B, fc.out_features)  # (T*B, out)
+    return torch.addmm(fc.bias, x.reshape(T * B, H), fc.weight.t(), out=buf).view(T, B, -1)
 
 
 def _new_empty(like: torch.Tensor) -> Callable[..., torch.Tensor]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnnplay.model import fast
 from rnnplay.model._checks import check_shape
 from rnnplay.model.birnn import BidirectionalRNN
 from rnnplay.model.cell import State, hidden_of
@@ -126,7 +127,7 @@ class CharRNN(nn.Module):
             return self.fc(out), h_n  # (B, T, V)
         # time-major skips two transposes of (B, T, H); the embedding is folded into layer 1
         out, h_n = self.rnn.forward_time_major(idx.t(), h0, embedding=self.embedding.weight)  # (T, B, H)
-        logits = self.fc(out)  # (T, B, V)
+        logits = fast.linear(self.fc, out)  # (T, B, V)
         return logits.transpose(0, 1), h_n  # (B, T, V)
 
     @torch.no_grad()
