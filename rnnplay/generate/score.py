@@ -107,8 +107,7 @@ class StreamScorer:
         start = vocab.stoi.get("\n")
         self._last = None if start is None else torch.tensor([start], dtype=torch.long)  # the char before the next
         self._state: State | None = None  # batch-1 state after reading everything up to _last
-        self._workspace = Workspace()  # the model's layer buffers, reused chunk after chunk
-        self._logp = torch.empty(0)  # (c * lanes, V): log-probabilities, reused likewise
+        self._workspace = Workspace()  # the model's buffers and the log-probabilities, reused per chunk
 
     # ---- input ------------------------------------------------------------------------------
 
@@ -197,8 +196,8 @@ class StreamScorer:
                 logits, state = model(x, state)  # (lanes, c, V): CharRNN's is a view of (c, lanes, V)
                 lt = logits.transpose(0, 1)  # (c, lanes, V), contiguous for CharRNN
                 z = lt.reshape(c * lanes, -1)  # (c * lanes, V)
-                logp = self._logp if self._logp.shape == z.shape else torch.empty_like(z)
-                self._logp = torch.log_softmax(z, 1, out=logp)  # reused too: no buffer per chunk
+                logp = self._workspace.empty_for(-1, z)("logp", *z.shape)  # reused too: no buffer per chunk
+                torch.log_softmax(z, 1, out=logp)
                 nats = logp.gather(1, Y[:, t:t + c].t().reshape(-1, 1)).neg_()  # (c * lanes, 1)
                 out[:, t:t + c] = nats.view(c, lanes).t()
         if not final:

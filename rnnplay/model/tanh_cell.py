@@ -107,7 +107,7 @@ SIGMOID_FORM_DEVICES = {"cpu"}
 
 
 def forward_layer(fill, T: int, B: int, Whh: torch.Tensor, b_xh, b_hh, state0, empty):
-    """One layer -> (hs (T, B, H) a new contiguous buffer, saved for backward, final state parts).
+    """One layer -> (hs (T, B, H) a contiguous buffer from ``empty``, saved for backward, final state parts).
 
     ``fill(out (T*B, H), scale, shift)`` writes ``scale * x_t @ Wxh^T + shift`` for every step.
     """
