@@ -34,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--checkpoint", required=True, metavar="PATH", help="a .pt file written by rnnplay train")
     a("--json", action="store_true", help="print the result as one JSON object")
     a("--per-char", action="store_true", help="print a TSV of each character's surprisal in bits (summary to stderr)")
-    a("--lanes", type=positive_int, default=64, metavar="N",
+    a("--lanes", type=positive_int, default=256, metavar="N",
       help="parts of a long text (over 32,768 chars) read side by side, each after a burn-in of the text before it "
-           "(default 64; 1 scores exactly as one stream, slower)")
+           "(default 256; 1 scores exactly as one stream, slower)")
     a("--burn-in", type=nonneg_int, default=128, metavar="N",
       help="characters each lane but the first reads before it scores (default 128)")
     a("--device", default="auto", type=parse_device, metavar="DEVICE", help="where the model runs (default auto: a GPU if there is one)")

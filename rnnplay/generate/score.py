@@ -79,6 +79,11 @@ class StreamScorer:
     model: a CharRNN (any cell; only ``forward(idx, state)`` is used), in eval mode. The model's
     device is used. ``on_chars`` receives every character of the text in order with its
     surprisal (for per-character output); without it nothing per character is kept.
+
+    The defaults read 256 lanes in chunks of 64 steps: a chunk has the 16,384 rows of 64 lanes x 256
+    steps, but each step's (lanes, H) x (H, H) product is four times taller, which runs faster per
+    character on a CPU (W2 size, 4 M chars in process: 205-207k chars/s with 64 x 256, 227-245k
+    with 256 x 64).
     """
 
     def __init__(
@@ -86,9 +91,9 @@ class StreamScorer:
         model: torch.nn.Module,
         vocab: Vocab,
         on_chars: CharsCallback | None = None,
-        lanes: int = 64,
+        lanes: int = 256,
         segment: int = 16384,
-        chunk: int = 256,
+        chunk: int = 64,
         burn_in: int = 128,
     ) -> None:
         if min(lanes, segment, chunk) < 1 or burn_in < 0:
