@@ -57,7 +57,9 @@ def markdown(report: dict) -> str:
               "tensors (one call per shape, or one call per time step); % of GEMM floor = the faster of "
               "them / the candidate's time. CharRNN reads layer 1's input from the (V, H) table "
               "E @ Wxh^T instead of multiplying the embeddings by Wxh (V < T*B)"
-              + (", turned off here (--no-fold)." if report["args"].get("no_fold") else ".")]
+              + (", turned off here (--no-fold)." if report["args"].get("no_fold") else ".")
+              + (" glibc keeps freed memory for reuse, for both candidates (rnnplay.malloc, as rnnplay train does)."
+                 if report["args"].get("keep_freed_memory") else " glibc's allocator left at its defaults.")]
     for name, r in report["workloads"].items():
         w, tr, inf = r["config"], r["train"], r["infer"]
         lines += ["", f"## {_describe(name, w)}", ""]

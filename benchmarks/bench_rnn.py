@@ -45,6 +45,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import rnnplay.model.fast as fast  # noqa: E402
+from rnnplay.malloc import keep_freed_memory  # noqa: E402
 from rnnplay import CharRNN, SequenceClassifier  # noqa: E402
 from rnnplay.model.kinds import CELL_NAMES, cell_kind  # noqa: E402
 from _rnn_report import markdown, summary  # noqa: E402
@@ -380,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-adam", action="store_true", help="skip the Adam-variants section")
     ap.add_argument("--no-fold", action="store_true",
                     help="CharRNN: multiply the embeddings by Wxh instead of reading rows of the folded table")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's allocator as it is (default: keep freed memory for reuse, as rnnplay "
+                         "train does; it applies to ours and the torch module alike, see rnnplay/malloc.py)")
     args = ap.parse_args(argv)
+    args.keep_freed_memory = False if args.default_malloc else keep_freed_memory()
     if args.no_fold:
         fast.FOLD_EMBEDDING = False
     if args.threads:

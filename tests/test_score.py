@@ -203,7 +203,7 @@ def test_fixed_mmap_threshold_on_glibc():
     import sys
 
     # in a child: the setting is process-wide and cannot be undone, and the suite goes on here
-    code = "from rnnplay.commands.score import fixed_mmap_threshold; print(fixed_mmap_threshold())"
+    code = "from rnnplay.malloc import fixed_mmap_threshold; print(fixed_mmap_threshold())"
     got = {"True": True, "False": False}[subprocess.run([sys.executable, "-c", code], capture_output=True,
                                                         text=True, check=True, timeout=120).stdout.strip()]
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":

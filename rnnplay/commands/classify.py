@@ -16,6 +16,7 @@ import threading
 from rnnplay.commands._types import positive_int, seed
 from rnnplay.config import add_setting_arguments, parse_device
 from rnnplay.errors import UserError
+from rnnplay.malloc import keep_freed_memory
 from rnnplay.training.events import EpochDone, Started
 
 
@@ -42,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    keep_freed_memory()  # training steps reuse their buffers (rnnplay.malloc)
     import torch
 
     from rnnplay.classify.experiment import ClassifyConfig

@@ -22,6 +22,7 @@ import sys
 from rnnplay.commands._types import nonneg_int, positive_int
 from rnnplay.config import parse_device
 from rnnplay.errors import UserError
+from rnnplay.malloc import fixed_mmap_threshold
 
 READ_BYTES = 1 << 20  # 1 MiB per read: the per-read temporaries (code points, indices) stay ~20 MB
 _ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}
@@ -105,29 +106,6 @@ def summary(score, label: str, burn_in: int) -> str:
         head += f" (approximate: read as parallel lanes, each after a {burn_in}-char burn-in; --lanes 1 is exact)"
     return (f"{head}\n{score.nats_per_char:.4f} nats/char  {score.bits_per_char:.4f} bits/char  "
             f"perplexity {score.perplexity:.3f}\n")
-
-
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
-
-
-def fixed_mmap_threshold(nbytes: int = 1 << 20) -> bool:
-    """Serve every allocation of ``nbytes`` or more with its own mmap, returned to the system on free.
-
-    Scoring allocates and frees the same large buffers (a block's indices, a chunk's activations
-    and logits) over and over. glibc raises its mmap threshold each time such a buffer is freed,
-    so later ones come from the heap, which fragments: the peak RSS then creeps up with the length
-    of the file (measured: +36 MB from 50 MB to 200 MB of text with a tiny model). A fixed threshold
-    (which also stops the raising) keeps it flat. Returns whether it was set (glibc only; a no-op
-    elsewhere).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, nbytes))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ import threading
 
 from rnnplay.errors import UserError
 from rnnplay.commands._record import add_record_arguments, open_recorder
+from rnnplay.malloc import keep_freed_memory
 
 
 
@@ -70,6 +71,7 @@ def _config(args: argparse.Namespace, resume=None, init=None):
 
 
 def run(args: argparse.Namespace) -> int:
+    keep_freed_memory()  # training steps reuse their buffers (rnnplay.malloc)
     import dataclasses
 
     from rnnplay.training.distributed import Dist

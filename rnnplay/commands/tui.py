@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rnnplay.commands._types import nonneg_int, positive_float
 from rnnplay.config import FORM_SETTINGS, add_setting_arguments, given_settings
+from rnnplay.malloc import keep_freed_memory
 
 PREFILL = tuple(s.name for s in FORM_SETTINGS)  # the Train form's settings (rnnplay.config)
 
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     # waiting. 240 cut a tab switch from ~75 to ~55 ms here. Frames are only drawn when something
     # changed, and live data changes at --refresh-hz, so this costs no redraws while idle.
     os.environ.setdefault("TEXTUAL_FPS", "240")
+    keep_freed_memory()  # training steps reuse their buffers (rnnplay.malloc)
     from rnnplay.tui.app import make_app
 
     app = make_app(refresh_hz=args.refresh_hz, checkpoint_dir=args.checkpoint_dir, device=device,
