@@ -167,11 +167,18 @@ def score_run(ck: str, path: str, device: str, tmp: str) -> dict:
 # ---- the peer: training's forward pass ----------------------------------------------------------
 
 def forward_fn(ck: str, w: dict, device: str, seed: int):
-    """Training's forward at W2 size with the checkpoint's weights: train mode, grad on, loss, no backward."""
+    """Training's forward at W2 size with the checkpoint's weights: train mode, grad on, loss, no backward.
+
+    This process then keeps freed memory for reuse as ``rnnplay train`` does (rnnplay.malloc), so the
+    forward runs as fast as it does in training; the score runs in its own process with its own
+    setting."""
     import torch
     import torch.nn.functional as F
 
+    from rnnplay.malloc import keep_freed_memory
     from rnnplay.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+    keep_freed_memory()
 
     model, vocab = model_from_checkpoint(load_checkpoint(ck))
     model = model.to(device).train()
