@@ -73,6 +73,7 @@ class WritePane(Vertical):
         self._commands: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._engine_started = False
+        self._reached = False  # the tab was shown by its key (F12): it is in use
         self.memory_wanted: tuple[int, int] | None = None  # (cursor, text length) the strip should show
         self._memory_shown: tuple[int, int] | None = None
 
@@ -113,6 +114,7 @@ class WritePane(Vertical):
     def reached(self) -> None:
         """F12: the text takes the keys; live weights are taken afresh."""
         self.query_one(WriteText).focus()
+        self._reached = True  # from now on a source that arrives is read at once (set_source)
         if not self._engine_started and self.source is not None:
             self.submit("source", self.source, self.source_label)  # the engine starts on first use
         elif self.source is not None and not hasattr(self.source, "path"):
@@ -126,7 +128,9 @@ class WritePane(Vertical):
         # Not before the tab is used: once the engine has taken the live weights, a run training in
         # the app loses ~25% of its steps on 2 cores, even with the tab idle (bench_tui's
         # throughput; the cause is not found yet), so a run that never opens it does not pay that.
-        if self._engine_started:
+        # Once the tab has been reached, it is in use: the first proposals appear without a key
+        # (F12 pressed before a checkpoint finished opening showed "open a model" until one was typed).
+        if self._engine_started or self._reached:
             self.submit("source", source, label)
 
     # ---- keys -------------------------------------------------------------------------------

@@ -227,3 +227,21 @@ async def test_keys_typed_before_a_model_are_read_once_one_is_there(ckpt_dir):
         await pilot.press("end", "backspace", "1")
         await pilot.pause(0.1)
         assert field.value == "0.1" and pane.view.text == "hi"
+
+
+async def test_the_tab_opened_before_a_model_shows_its_proposals_once_one_is_there(ckpt_dir):
+    """F12 pressed before any weights exist (at start, while a checkpoint is still opening): when
+    the weights come, the proposals appear without a key being typed."""
+    factory = FakeFactory(steps=20)
+    app = make(factory, ckpt_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f12")
+        pane = app.query_one(WritePane)
+        await pilot.pause(0.1)
+        assert "open a model" in str(pane.query_one("#write-next").render())
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: app.phase == "idle" and factory.trainers, what="the fake run")
+        await wait_until(pilot, lambda: len(pane.view.top) == 1 and pane.view.top[0], what="the first proposals")
+        model, vocab = factory.trainers[0]._model, factory.trainers[0].vocab
+        check_against_direct(model, vocab, "", pane.view.surprisal, pane.view.top)
+        assert "1-9 picks" in str(pane.query_one("#write-next-title").render())
