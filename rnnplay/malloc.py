@@ -5,7 +5,8 @@ gradients, tens of MB each; a scoring chunk's), and glibc's defaults serve them 
 ways, so each command sets its policy once at its start. Both are process-wide, cannot be undone,
 and are no-ops off glibc (musl, macOS, Windows); a library user may call them too.
 
-* :func:`keep_freed_memory` (training: ``rnnplay train``, ``sweep``, ``classify``, the app). glibc
+* :func:`keep_freed_memory` (training: ``rnnplay train``, so also each run of ``sweep``, ``classify``
+  and the app). glibc
   serves a buffer over its mmap threshold with a fresh mapping and unmaps it on free, so the next
   step's buffer faults its pages in again, one 4 KB fault per page. On this project's 2-core VM
   such a first touch costs ~10 us a page: writing a fresh (64, 768) row of a gate buffer took
